@@ -1,0 +1,54 @@
+# LLTune developer entry points. `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+PYTHON39 ?= env PYENV_VERSION=3.9.18 python3.9
+VENV := .venv
+VENV39 := .venv39
+PY := $(VENV)/bin/python
+PY39 := $(VENV39)/bin/python
+# Debian packages the tests need: D-Bus for the private-bus tests, headers for dbus-python and
+# systemd-python, rpm tools for the RPM, mmdebstrap and QEMU for the guest system tests.
+APT_TEST_PACKAGES := dbus-daemon libdbus-1-dev libglib2.0-dev libsystemd-dev pkg-config gcc \
+	python3-dev python3-gi rpm rpmlint mmdebstrap qemu-system-x86 qemu-utils e2fsprogs
+DESTDIR ?=
+
+.PHONY: run test unit-test test39 lint system-test bench apt-deps clean
+
+$(VENV)/.stamp: setup.cfg tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e . -r tests/requirements.txt
+	touch $@
+
+$(VENV39)/.stamp: setup.cfg tests/requirements-floor.txt
+	$(PYTHON39) -m venv $(VENV39)
+	$(PY39) -m pip install -q --upgrade pip
+	$(PY39) -m pip install -q -r tests/requirements-floor.txt
+	$(PY39) -m pip install -q --no-deps -e .
+	touch $@
+
+run: $(VENV)/.stamp
+	$(VENV)/bin/lltune scan --output snapshot.yaml --md-report report.md
+
+apt-deps:
+	tests/ensure-apt-packages $(APT_TEST_PACKAGES)
+
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check lltune tests
+
+unit-test: $(VENV)/.stamp
+	$(PY) -m pytest -q tests/unit tests/integration
+
+test39: $(VENV39)/.stamp
+	$(PY39) -m pytest -q -p no:cacheprovider tests/unit tests/integration
+
+system-test: apt-deps $(VENV)/.stamp
+	$(PY) -m pytest -q tests/system
+
+test: apt-deps lint unit-test test39 system-test
+
+bench: $(VENV)/.stamp
+	$(PY) tests/bench/run_bench.py
+
+clean:
+	rm -rf $(VENV) $(VENV39) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

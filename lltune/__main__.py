@@ -1,0 +1,5 @@
+import sys
+
+from lltune.cli import main
+
+sys.exit(main())

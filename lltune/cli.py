@@ -1,0 +1,87 @@
+"""The command line: argument parsing and the one place errors become messages and exit codes.
+
+Subcommand modules are imported only when their command runs, so `lltune --help` stays fast.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+from typing import List, Optional
+
+from lltune import __version__
+from lltune.errors import EXIT_CODES_HELP, EXIT_USAGE, LLTuneError
+
+DESCRIPTION = """Low-latency tuning for RHEL 9 family hosts, applied through tuned.
+
+Typical flow: scan -> gen-config -> audit -> apply --plan -> apply -> verify (-> rollback)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--root", metavar="DIR",
+                       help="read DIR/proc, DIR/sys, DIR/etc instead of the live host")
+    group.add_argument("--from", dest="bundle", metavar="BUNDLE",
+                       help="read a capture bundle made by `lltune capture`")
+    parser.add_argument("--probes", metavar="FILE",
+                        help="with --root: recorded ethtool/D-Bus answers (a bundle's "
+                             "probes.json)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="lltune", description=DESCRIPTION, epilog=EXIT_CODES_HELP,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="lltune " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    scan = commands.add_parser(
+        "scan", help="capture the host read-only: snapshot and report",
+        description="Read the host (or a root prefix, or a capture bundle) and write a "
+                    "snapshot. Changes nothing.", epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_options(scan)
+    scan.add_argument("--format", choices=("yaml", "json"), default=None,
+                      help="snapshot format (default: from the --output suffix, else yaml)")
+    scan.add_argument("-o", "--output", metavar="FILE",
+                      help="write the snapshot to FILE ('-' for standard output)")
+    scan.add_argument("--md-report", metavar="FILE", help="write a Markdown report to FILE")
+    scan.add_argument("-q", "--quiet", action="store_true", help="no terminal summary")
+    scan.set_defaults(handler="lltune.commands.scan:run_scan")
+
+    capture = commands.add_parser(
+        "capture", help="bundle every file and command output scan uses, for offline scans",
+        description="Record what a scan reads into a .tar.gz bundle that `lltune scan --from` "
+                    "reads on any machine. Changes nothing on the host.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    capture.add_argument("-o", "--output", metavar="FILE", required=True,
+                         help="the bundle to write (host.tar.gz)")
+    capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
+    capture.set_defaults(handler="lltune.commands.scan:run_capture")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name, function_name = args.handler.split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+        return int(handler(args) or 0)
+    except LLTuneError as exc:
+        print("lltune %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lltune %s: interrupted" % args.command, file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`lltune scan -o - | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

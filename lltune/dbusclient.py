@@ -1,0 +1,97 @@
+"""A small synchronous client for the system bus (dbus-next underneath), with hard timeouts.
+
+dbus-next is asyncio-based; lltune's commands are sequential, so each SystemBus owns a private
+event loop and every call is bounded by a deadline. DBUS_SYSTEM_BUS_ADDRESS is honoured, which
+is how the integration tests point it at a private bus.
+"""
+
+import asyncio
+import contextlib
+from typing import Any, List, Optional, Sequence
+
+from lltune.errors import EnvironmentProblem
+
+SYSTEMD = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+           "org.freedesktop.systemd1.Manager")
+TUNED = ("com.redhat.tuned", "/Tuned", "com.redhat.tuned.control")
+
+
+class BusUnavailable(EnvironmentProblem):
+    """No system bus, no dbus-next, or the bus did not answer in time."""
+
+
+class CallFailed(EnvironmentProblem):
+    """The peer answered with a D-Bus error (or is not on the bus)."""
+
+    def __init__(self, member: str, name: str, text: str):
+        super().__init__("D-Bus %s failed: %s: %s" % (member, name, text))
+        self.error_name = name
+
+
+class SystemBus:
+    """`with SystemBus() as bus: bus.call(*SYSTEMD, "GetUnit", "s", ["tuned.service"])`."""
+
+    def __init__(self, timeout: float = 5.0, address: Optional[str] = None):
+        self.timeout = timeout
+        self.address = address
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.bus: Any = None
+
+    def __enter__(self) -> "SystemBus":
+        try:
+            from dbus_next import BusType
+            from dbus_next.aio import MessageBus
+        except ImportError:
+            raise BusUnavailable("the dbus-next Python package is not installed") from None
+        self.loop = asyncio.new_event_loop()
+        try:
+            if self.address:
+                bus = MessageBus(bus_address=self.address)
+            else:
+                bus = MessageBus(bus_type=BusType.SYSTEM)
+            self.bus = self.run(bus.connect())
+        except BusUnavailable:
+            self.close()
+            raise
+        except Exception as exc:  # dbus-next raises OSError, ValueError or its own errors
+            self.close()
+            raise BusUnavailable("cannot connect to the system bus: %s"
+                                 % (exc or type(exc).__name__)) from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bus is not None:
+            # A bus that is already gone needs no goodbye.
+            with contextlib.suppress(Exception):
+                self.bus.disconnect()
+            self.bus = None
+        if self.loop is not None:
+            self.loop.close()
+            self.loop = None
+
+    def run(self, awaitable: Any, timeout: Optional[float] = None) -> Any:
+        """Run a coroutine on this bus's loop with a deadline."""
+        assert self.loop is not None
+        try:
+            return self.loop.run_until_complete(
+                asyncio.wait_for(awaitable, timeout or self.timeout))
+        except asyncio.TimeoutError:
+            raise BusUnavailable("the system bus did not answer within %gs"
+                                 % (timeout or self.timeout)) from None
+
+    def call(self, destination: str, path: str, interface: str, member: str,
+             signature: str = "", body: Sequence[Any] = (),
+             timeout: Optional[float] = None) -> List[Any]:
+        """One method call; the reply's body as a list."""
+        from dbus_next import Message, MessageType
+
+        message = Message(destination=destination, path=path, interface=interface,
+                          member=member, signature=signature, body=list(body))
+        reply = self.run(self.bus.call(message), timeout)
+        if reply.message_type == MessageType.ERROR:
+            text = reply.body[0] if reply.body else ""
+            raise CallFailed(member, reply.error_name or "unknown error", str(text))
+        return list(reply.body)

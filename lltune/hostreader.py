@@ -1,0 +1,318 @@
+"""The host reader: the only code that opens /proc, /sys and /etc or asks the host anything.
+
+Everything else names canonical paths ("/proc/interrupts"); the reader maps them onto its
+source: the live host, a root prefix (`--root DIR`, resolved like a chroot so no link leaves the
+tree), or a capture bundle held in memory. Answers that are not files (ethtool ioctls, D-Bus
+calls, command outputs) are "probes": run live, or replayed from what a capture recorded.
+A RecordingReader wraps any reader and keeps every answer, which is what a capture stores, so
+a scan of the capture runs the same code on the same answers.
+"""
+
+import errno
+import os
+import posixpath
+import stat
+import subprocess
+from typing import Any, Callable, Dict, List, Optional
+
+# /proc/interrupts of a 256-CPU host with a few thousand IRQs is a few MB; nothing we read is
+# legitimately larger, and a hostile --root tree must not make us read a huge file.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+_MAX_LINK_HOPS = 40  # the kernel's own limit (MAXSYMLINKS)
+_RAISE = object()
+
+
+class Missing(Exception):
+    """A path or probe the source cannot answer; `reason` says why (errno text, "not captured")."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__("%s: %s" % (path, reason))
+        self.path = path
+        self.reason = reason
+
+
+def _canonical(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError("reader paths are absolute: %r" % path)
+    return posixpath.normpath(path)
+
+
+class Reader:
+    """Interface shared by the live/root reader, the bundle reader and the recorder."""
+
+    description = ""
+
+    def read(self, path: str, default: Any = _RAISE) -> Any:
+        """The whole file as text (undecodable bytes replaced); `default` instead of Missing."""
+        try:
+            return self._read(_canonical(path))
+        except Missing:
+            if default is _RAISE:
+                raise
+            return default
+
+    def value(self, path: str, default: Any = None) -> Any:
+        """A one-value sysfs/procfs file, stripped; `default` when missing."""
+        text = self.read(path, None)
+        return default if text is None else text.strip()
+
+    def listdir(self, path: str, default: Any = _RAISE) -> Any:
+        """Sorted entry names of a directory."""
+        try:
+            return self._listdir(_canonical(path))
+        except Missing:
+            if default is _RAISE:
+                raise
+            return default
+
+    def realpath(self, path: str) -> Optional[str]:
+        """The canonical link-free path inside the source, or None when it does not exist."""
+        return self._realpath(_canonical(path))
+
+    def probe(self, key: str, func: Callable[[], Any]) -> Any:
+        """A non-file answer: `func()` live, the recorded answer otherwise. Raises Missing."""
+        return self._probe(key, func)
+
+    def run(self, argv: List[str], timeout: float = 20.0) -> Dict[str, Any]:
+        """A command's {"rc", "stdout", "stderr"}, spawned at most once per reader (a probe)."""
+        return self.probe("cmd:" + " ".join(argv), lambda: _run_command(argv, timeout))
+
+    # subclasses implement these
+    def _read(self, path: str) -> str:
+        raise NotImplementedError
+
+    def _listdir(self, path: str) -> List[str]:
+        raise NotImplementedError
+
+    def _realpath(self, path: str) -> Optional[str]:
+        raise NotImplementedError
+
+    def _probe(self, key: str, func: Callable[[], Any]) -> Any:
+        raise NotImplementedError
+
+
+def _run_command(argv: List[str], timeout: float) -> Dict[str, Any]:
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False,
+                              env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    except FileNotFoundError:
+        raise Missing(argv[0], "command not found") from None
+    except subprocess.TimeoutExpired:
+        raise Missing(argv[0], "timed out after %gs" % timeout) from None
+    except OSError as exc:
+        raise Missing(argv[0], exc.strerror or str(exc)) from None
+    return {"rc": done.returncode, "stdout": done.stdout.decode("utf-8", "replace"),
+            "stderr": done.stderr.decode("utf-8", "replace")}
+
+
+def _errno_reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+class RootReader(Reader):
+    """Reads the live host (root "/") or a tree at a root prefix, resolved like a chroot.
+
+    Probes run only against the live host; for a tree they come from `recorded_probes`
+    (a capture's or a generated host's) or are Missing.
+    """
+
+    def __init__(self, root: str = "/", recorded_probes: Optional[Dict[str, Any]] = None):
+        self.root = os.path.abspath(root)
+        self.is_live = self.root == "/" and recorded_probes is None
+        self._probes = recorded_probes
+        self._probe_cache: Dict[str, Any] = {}
+        self._dir_cache: Dict[str, str] = {"/": "/"}
+        self.description = "live host" if self.root == "/" else "root %s" % self.root
+
+    # Mapping a canonical path onto the host filesystem.
+    def _host(self, canonical: str) -> str:
+        if self.root == "/":
+            return canonical
+        return self.root + canonical if canonical != "/" else self.root
+
+    def _resolve(self, path: str) -> str:
+        """Resolve links component by component inside the root (absolute targets re-rooted)."""
+        if self.root == "/":
+            return os.path.realpath(path)
+        parent, name = posixpath.split(path)
+        resolved_parent = self._dir_cache.get(parent)
+        if resolved_parent is None:
+            resolved_parent = self._resolve_walk(parent)
+            self._dir_cache[parent] = resolved_parent
+        if not name:
+            return resolved_parent
+        return self._resolve_walk(posixpath.join(resolved_parent, name))
+
+    def _resolve_walk(self, path: str) -> str:
+        pending = [part for part in path.split("/") if part]
+        done: List[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = "/" + "/".join(done + [part])
+            cached = self._dir_cache.get(candidate)
+            if cached is not None and pending:
+                done = [p for p in cached.split("/") if p]
+                continue
+            try:
+                info = os.lstat(self._host(candidate))
+            except OSError:
+                done.append(part)  # the caller's open() reports the error
+                continue
+            if not stat.S_ISLNK(info.st_mode):
+                done.append(part)
+                continue
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise Missing(path, os.strerror(errno.ELOOP))
+            target = os.readlink(self._host(candidate))
+            if target.startswith("/"):
+                done = []
+            pending = [p for p in target.split("/") if p] + pending
+        return "/" + "/".join(done)
+
+    def _read(self, path: str) -> str:
+        host_path = self._host(self._resolve(path)) if self.root != "/" else path
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+        if self.root != "/":
+            flags |= os.O_NOFOLLOW  # _resolve removed every link; one appearing now is a race
+        try:
+            fd = os.open(host_path, flags | os.O_NONBLOCK)
+        except OSError as exc:
+            raise Missing(path, _errno_reason(exc)) from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise Missing(path, "not a regular file")
+            chunks = []
+            total = 0
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_FILE_BYTES:
+                    raise Missing(path, "larger than %d bytes" % MAX_FILE_BYTES)
+                chunks.append(chunk)
+        except OSError as exc:
+            raise Missing(path, _errno_reason(exc)) from None
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def _listdir(self, path: str) -> List[str]:
+        host_path = self._host(self._resolve(path))
+        try:
+            return sorted(os.listdir(host_path))
+        except OSError as exc:
+            raise Missing(path, _errno_reason(exc)) from None
+
+    def _realpath(self, path: str) -> Optional[str]:
+        try:
+            resolved = self._resolve(path)
+        except Missing:
+            return None
+        return resolved if os.path.lexists(self._host(resolved)) else None
+
+    def _probe(self, key: str, func: Callable[[], Any]) -> Any:
+        if self._probes is not None:
+            return _recorded_answer(self._probes, key)
+        if not self.is_live:
+            raise Missing(key, "not available offline")
+        if key not in self._probe_cache:
+            try:
+                self._probe_cache[key] = {"data": func()}
+            except Missing as exc:
+                self._probe_cache[key] = {"error": exc.reason}
+        return _recorded_answer(self._probe_cache, key)
+
+
+def _recorded_answer(probes: Dict[str, Any], key: str) -> Any:
+    answer = probes.get(key)
+    if answer is None:
+        raise Missing(key, "not recorded")
+    if "error" in answer:
+        raise Missing(key, answer["error"])
+    return answer.get("data")
+
+
+class MemoryReader(Reader):
+    """A source held in memory: what a capture bundle recorded (see capture.py)."""
+
+    def __init__(self, files: Dict[str, str], dirs: Dict[str, List[str]],
+                 realpaths: Dict[str, Optional[str]], missing: Dict[str, str],
+                 probes: Dict[str, Any], description: str):
+        self._files = files
+        self._dirs = dirs
+        self._realpaths = realpaths
+        self._missing = missing
+        self._probes = probes
+        self.description = description
+
+    def _read(self, path: str) -> str:
+        if path in self._files:
+            return self._files[path]
+        raise Missing(path, self._missing.get(path, "not captured"))
+
+    def _listdir(self, path: str) -> List[str]:
+        if path in self._dirs:
+            return list(self._dirs[path])
+        raise Missing(path, self._missing.get(path, "not captured"))
+
+    def _realpath(self, path: str) -> Optional[str]:
+        return self._realpaths.get(path)
+
+    def _probe(self, key: str, func: Callable[[], Any]) -> Any:
+        return _recorded_answer(self._probes, key)
+
+
+class RecordingReader(Reader):
+    """Wraps a reader and keeps every answer it gives, for a capture bundle."""
+
+    def __init__(self, inner: Reader):
+        self.inner = inner
+        self.description = inner.description
+        self.files: Dict[str, str] = {}
+        self.dirs: Dict[str, List[str]] = {}
+        self.realpaths: Dict[str, Optional[str]] = {}
+        self.missing: Dict[str, str] = {}
+        self.probes: Dict[str, Any] = {}
+
+    def _read(self, path: str) -> str:
+        try:
+            text = self.inner.read(path)
+        except Missing as exc:
+            self.missing[path] = exc.reason
+            raise
+        self.files[path] = text
+        return text
+
+    def _listdir(self, path: str) -> List[str]:
+        try:
+            names = self.inner.listdir(path)
+        except Missing as exc:
+            self.missing[path] = exc.reason
+            raise
+        self.dirs[path] = names
+        return names
+
+    def _realpath(self, path: str) -> Optional[str]:
+        resolved = self.inner.realpath(path)
+        self.realpaths[path] = resolved
+        return resolved
+
+    def _probe(self, key: str, func: Callable[[], Any]) -> Any:
+        try:
+            data = self.inner.probe(key, func)
+        except Missing as exc:
+            self.probes[key] = {"error": exc.reason}
+            raise
+        self.probes[key] = {"data": data}
+        return data
