@@ -109,8 +109,8 @@ def _read_members(path: str) -> Dict[str, bytes]:
         tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by `with tar` below
     except FileNotFoundError:
         raise InputError("no such file", path) from None
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise InputError("not a readable tar archive: %s" % exc, path) from None
+    except (tarfile.TarError, OSError, EOFError):
+        raise InputError("not a tar archive (plain, gzip, bzip2 or xz)", path) from None
     members: Dict[str, bytes] = {}
     total = 0
     try:

@@ -22,6 +22,8 @@ class LLTuneError(Exception):
     exit_code = EXIT_FINDINGS
 
     def __init__(self, message: str):
+        # One line, always: messages can embed multi-line text from libraries.
+        message = "; ".join(line.strip() for line in message.splitlines() if line.strip())
         super().__init__(message)
         self.message = message
 

@@ -52,9 +52,10 @@ class Reader:
             return default
 
     def value(self, path: str, default: Any = None) -> Any:
-        """A one-value sysfs/procfs file, stripped; `default` when missing."""
+        """A one-value sysfs/procfs file, stripped of blanks and NUL padding; `default` when
+        missing."""
         text = self.read(path, None)
-        return default if text is None else text.strip()
+        return default if text is None else text.strip(" \t\r\n\x00")
 
     def listdir(self, path: str, default: Any = _RAISE) -> Any:
         """Sorted entry names of a directory."""

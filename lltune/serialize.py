@@ -32,8 +32,14 @@ def scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return json.dumps(value) if value == value and abs(value) != float("inf") else (
-            ".nan" if value != value else (".inf" if value > 0 else "-.inf"))
+        if value != value:
+            return ".nan"
+        if abs(value) == float("inf"):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        # YAML 1.1 reads "5e-324" as a string: its floats need a dot in the mantissa.
+        return (mantissa if "." in mantissa else mantissa + ".0") + e + exponent
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _RESERVED:
         return text

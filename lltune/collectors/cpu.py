@@ -71,13 +71,13 @@ def topology(ctx: ScanContext, cpu: int) -> Dict[str, Any]:
 
 
 def node_of_cpus(ctx: ScanContext, ids: List[int]) -> Dict[int, int]:
-    """CPU -> NUMA node, from the node cpulists, else from the cpuN/nodeM links."""
+    """CPU -> NUMA node, from the nodes' CPU sets, else from the cpuN/nodeM links."""
     mapping: Dict[int, int] = {}
-    for name in ctx.reader.listdir("/sys/devices/system/node", []):
-        match = re.match(r"^node(\d+)$", name)
-        if match:
-            for cpu in ctx.cpus("/sys/devices/system/node/%s/cpulist" % name) or []:
-                mapping[cpu] = int(match.group(1))
+    numa = ctx.sections.get("numa") or {}
+    if not numa.get("synthetic"):
+        for node in numa.get("nodes", []):
+            for cpu in node["cpus"]:
+                mapping[cpu] = node["id"]
     for cpu in ids:
         if cpu not in mapping:
             for name in ctx.reader.listdir("%s/cpu%d" % (CPU_ROOT, cpu), []):

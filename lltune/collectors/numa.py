@@ -33,6 +33,16 @@ def hugepages(ctx: ScanContext, base: str) -> Dict[str, Dict[str, Optional[int]]
     return pools
 
 
+def node_cpus(ctx: ScanContext, base: str, entries: List[str]) -> List[int]:
+    """cpulist (2.6.26+), else the cpumap mask, else the node directory's cpuN links."""
+    cpus = ctx.cpus(base + "/cpulist")
+    if cpus is None:
+        cpus = ctx.mask(base + "/cpumap")
+    if cpus is None:
+        cpus = sorted(int(name[3:]) for name in entries if re.match(r"^cpu\d+$", name))
+    return cpus
+
+
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     names = ctx.reader.listdir(NODE_ROOT, None)
     online = ctx.cpus(NODE_ROOT + "/online")
@@ -53,7 +63,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
         nodes.append({
             "id": node,
             "online": None if online is None else node in online,
-            "cpus": ctx.cpus(base + "/cpulist") or [],
+            "cpus": node_cpus(ctx, base, ctx.reader.listdir(base, [])),
             "memory_kb": meminfo.get("MemTotal"),
             "free_kb": meminfo.get("MemFree"),
             "distances": [to_int(d) for d in distances.split()] if distances else None,
