@@ -65,6 +65,13 @@ def build_parser() -> Parser:
                          help="the bundle to write (host.tar.gz)")
     capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
     capture.set_defaults(handler="lltune.commands.scan:run_capture")
+
+    schema = commands.add_parser(
+        "schema", help="print a JSON Schema (the config's, by default)",
+        description="Print the JSON Schema (Draft 7) of the config, the snapshot or audit's "
+                    "JSON output.")
+    schema.add_argument("which", nargs="?", choices=("config", "snapshot"), default="config")
+    schema.set_defaults(handler="lltune.commands.config:run_schema")
     return parser
 
 

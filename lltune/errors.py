@@ -55,6 +55,15 @@ class InputError(LLTuneError):
         self.key = key
 
 
+def yaml_input_error(exc: Exception, source: str) -> InputError:
+    """A PyYAML error as an InputError at its position (duck-typed: no yaml import here)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is None:
+        return InputError("malformed YAML: %s" % exc, source)
+    return InputError(str(problem or "malformed YAML"), source, mark.line + 1, mark.column + 1)
+
+
 class EnvironmentProblem(LLTuneError):
     """The environment cannot do what was asked: not root, tuned or D-Bus missing."""
 

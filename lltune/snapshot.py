@@ -4,7 +4,7 @@ import json
 import os
 from typing import Any, Dict, Optional
 
-from lltune.errors import InputError
+from lltune.errors import InputError, yaml_input_error
 from lltune.serialize import dump_json, dump_yaml
 
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "schemas", "snapshot.schema.json")
@@ -42,12 +42,8 @@ def _parse(path: str, text: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # a SafeLoader (C or Python)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise InputError(str(exc.problem or "malformed YAML"), path,
-                         mark.line + 1 if mark else 0, mark.column + 1 if mark else 0) from None
     except yaml.YAMLError as exc:
-        raise InputError("malformed YAML: %s" % exc, path) from None
+        raise yaml_input_error(exc, path) from None
 
 
 def validate(snapshot: Any, source: str) -> None:

@@ -1,0 +1,286 @@
+"""The config: its JSON Schema (built from the knob table), a strict YAML loader, and the
+effective value of every knob (the config's, else the preset's).
+
+The loader refuses what YAML would otherwise let through silently: duplicate keys, anchors and
+aliases (alias bombs), deep nesting, huge documents, custom tags, and YAML 1.1 booleans where a
+string is meant (`mitigations: off`). Every error names file:line:column and the key path.
+"""
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from lltune.errors import InputError, yaml_input_error
+from lltune.knobs import DEFAULT_PRESET, KNOBS, KNOBS_BY_PATH, PRESETS, Knob
+
+CONFIG_VERSION = 1
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 200000
+_YAML11_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n"}
+_STANDARD_TAGS = {"tag:yaml.org,2002:" + name for name in (
+    "str", "int", "float", "bool", "null", "map", "seq")}
+
+Path = Tuple[Any, ...]
+
+
+def _nullable(schema: Dict[str, Any]) -> Dict[str, Any]:
+    """The knob's schema, also accepting null ("leave this alone")."""
+    result = copy.deepcopy(schema)
+    kinds = result.get("type")
+    if kinds is not None:
+        result["type"] = (list(kinds) if isinstance(kinds, list) else [kinds]) + ["null"]
+    if "enum" in result:
+        result["enum"] = list(result["enum"]) + [None]
+    if "oneOf" in result or "anyOf" in result:
+        return {"anyOf": [{"type": "null"}, result]}
+    return result
+
+
+def config_schema() -> Dict[str, Any]:
+    """The config's JSON Schema (Draft 7), assembled from the knob table."""
+    sections: Dict[str, Any] = {}
+    for knob in KNOBS:
+        entry = dict(_nullable(knob.schema), description=knob.why)
+        if not knob.name:
+            sections[knob.section] = entry
+            continue
+        section = sections.setdefault(knob.section, {
+            "type": "object", "additionalProperties": False, "properties": {}})
+        section["properties"][knob.name] = entry
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://lltune.example/schemas/config.schema.json",
+        "title": "lltune config",
+        "description": "A host's low-latency settings. An absent key takes the preset's "
+                       "value; null means lltune leaves that setting alone.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version"],
+        "properties": dict({
+            "version": {"const": CONFIG_VERSION, "description": "config format version"},
+            "preset": {"enum": list(PRESETS), "description": "defaults for absent keys"},
+        }, **sections),
+    }
+
+
+@dataclass
+class Config:
+    """A loaded, schema-valid config."""
+
+    data: Dict[str, Any]
+    source: str = "<config>"
+    positions: Dict[Path, Tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def preset(self) -> str:
+        return self.data.get("preset") or DEFAULT_PRESET
+
+    def is_set(self, path: str) -> bool:
+        section, _, name = path.partition(".")
+        if not name:
+            return section in self.data
+        return name in (self.data.get(section) or {})
+
+    def value(self, path: str) -> Any:
+        """The effective value: the config's (null included), else the preset's."""
+        knob: Knob = KNOBS_BY_PATH[path]
+        if self.is_set(path):
+            section, _, name = path.partition(".")
+            return self.data[section] if not name else self.data[section][name]
+        return copy.deepcopy(knob.preset(self.preset))
+
+    def where(self, *path: Any) -> str:
+        """"file:line:column" of a key path, as precisely as the file tells."""
+        for length in range(len(path), -1, -1):
+            position = self.positions.get(tuple(path[:length]))
+            if position:
+                return "%s:%d:%d" % (self.source, position[0], position[1])
+        return self.source
+
+
+class _Document:
+    """What the YAML pass learned besides the data: positions and YAML 1.1 surprises."""
+
+    def __init__(self) -> None:
+        self.positions: Dict[Path, Tuple[int, int]] = {}
+        self.key_positions: Dict[Path, Tuple[int, int]] = {}
+        self.yaml11_bools: Dict[Path, str] = {}
+
+
+def _mark(node: Any) -> Tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _check_events(text: str, source: str) -> None:
+    """Refuse aliases, anchors, custom tags and deep nesting before anything is built."""
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    depth = 0
+    count = 0
+    try:
+        while _next_event_ready(loader, source):
+            event = loader.get_event()
+            count += 1
+            mark = event.start_mark
+            where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise InputError("anchors and aliases are not allowed in a config", source,
+                                 *where)
+            tag = getattr(event, "tag", None)
+            if tag and tag not in _STANDARD_TAGS and tag != "!":
+                raise InputError("tag %s is not allowed in a config" % tag, source, *where)
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError("nested deeper than %d levels" % MAX_DEPTH, source, *where)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            if count > MAX_NODES:
+                raise InputError("more than %d YAML nodes" % MAX_NODES, source, *where)
+    finally:
+        loader.dispose()
+
+
+def _next_event_ready(loader: Any, source: str) -> bool:
+    import yaml
+
+    try:
+        return bool(loader.check_event())
+    except yaml.YAMLError as exc:
+        raise yaml_input_error(exc, source) from None
+
+
+def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
+    """Plain data from a composed node, recording positions and refusing duplicate keys."""
+    import yaml
+    from yaml.constructor import SafeConstructor
+
+    document.positions[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        result: Dict[str, Any] = {}
+        first_seen: Dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError("a key must be a plain string", source, *_mark(key_node),
+                                 key=_dotted(path))
+            key = key_node.value
+            if key in first_seen:
+                raise InputError("duplicate key %r (first at line %d)" % (key, first_seen[key]),
+                                 source, *_mark(key_node), key=_dotted(path + (key,)))
+            first_seen[key] = _mark(key_node)[0]
+            document.key_positions[path + (key,)] = _mark(key_node)
+            result[key] = _build(value_node, path + (key,), document, source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (index,), document, source)
+                for index, item in enumerate(node.value)]
+    try:
+        value = SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise InputError("unreadable value: %s" % str(exc).splitlines()[0], source,
+                         *_mark(node), key=_dotted(path)) from None
+    # A plain scalar's style is None from the Python parser and "" from libyaml's.
+    if isinstance(value, bool) and not node.style and \
+            node.value.lower() in _YAML11_BOOL_WORDS:
+        document.yaml11_bools[path] = node.value
+    return value
+
+
+def _dotted(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += "[%d]" % part if isinstance(part, int) else ("." if text else "") + str(part)
+    return text
+
+
+def parse_yaml(text: str, source: str) -> Tuple[Any, _Document]:
+    import yaml
+
+    document = _Document()
+    _check_events(text, source)
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise yaml_input_error(exc, source) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise InputError("the config is empty", source)
+    return _build(node, (), document, source), document
+
+
+def _schema_error_message(error: Any, document: _Document) -> Tuple[str, Path]:
+    path: Path = tuple(error.absolute_path)
+    message = error.message.splitlines()[0]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            return "unknown key %r" % extra[0], path + (extra[0],)
+    if path in document.yaml11_bools:
+        word = document.yaml11_bools[path]
+        return ("YAML reads an unquoted %s as a boolean; write '%s' in quotes if you mean the "
+                "word" % (word, word)), path
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return message, path
+
+
+def validate_data(data: Any, source: str, document: Optional[_Document] = None) -> None:
+    """Raise InputError for the first schema violation, with its position and key path."""
+    import jsonschema
+
+    document = document or _Document()
+    validator = jsonschema.Draft7Validator(config_schema())
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return
+
+    def position(error: Any) -> Tuple[int, int]:
+        message, path = _schema_error_message(error, document)
+        return document.key_positions.get(path) or document.positions.get(path) or (0, 0)
+    error = min(errors, key=lambda e: (position(e), len(list(e.absolute_path))))
+    message, path = _schema_error_message(error, document)
+    line, column = document.key_positions.get(path) or document.positions.get(path) or (0, 0)
+    others = {tuple(e.absolute_path) for e in errors} - {tuple(error.absolute_path)}
+    more = " (and %d more)" % len(others) if others else ""
+    raise InputError(message + more, source, line, column, key=_dotted(path) or "(top level)")
+
+
+def load_text(text: str, source: str = "<config>") -> Config:
+    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise InputError("larger than %d bytes; a config is a few KB" % MAX_CONFIG_BYTES, source)
+    data, document = parse_yaml(text, source)
+    if not isinstance(data, dict):
+        raise InputError("the top level must be a mapping (version: 1, cpu: ..., ...)", source,
+                         1, 1)
+    validate_data(data, source, document)
+    positions = dict(document.positions)
+    positions.update(document.key_positions)
+    return Config(data=data, source=source, positions=positions)
+
+
+def load(path: str) -> Config:
+    """Read and validate a config file; InputError (exit 2) for anything wrong with it."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InputError("larger than %d bytes; a config is a few KB" % MAX_CONFIG_BYTES, path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("not UTF-8 text (byte %d)" % exc.start, path) from None
+    return load_text(text, path)
+
+
+def knob_values(config: Config) -> List[Tuple[Knob, Any]]:
+    """Every knob with its effective value, in table order."""
+    return [(knob, config.value(knob.path)) for knob in KNOBS]
