@@ -66,11 +66,36 @@ def build_parser() -> Parser:
     capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
     capture.set_defaults(handler="lltune.commands.scan:run_capture")
 
+    gen = commands.add_parser(
+        "gen-config", help="write a commented config with defaults chosen for this host",
+        description="Turn a snapshot (or the live host) into a commented YAML config whose "
+                    "every value is chosen from the snapshot. Changes nothing on the host.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("--snapshot", metavar="FILE", help="a snapshot from `lltune scan` "
+                                                         "(default: scan the live host)")
+    gen.add_argument("--preset", choices=("balanced", "low-latency", "extreme"),
+                     default="low-latency", help="how far to go (default: low-latency)")
+    gen.add_argument("-o", "--output", metavar="FILE", help="write the config to FILE "
+                                                            "(default: standard output)")
+    gen.set_defaults(handler="lltune.commands.config:run_gen_config")
+
+    audit = commands.add_parser(
+        "audit", help="check a config against its schema and against the host",
+        description="Validate a config against the JSON Schema, then cross-check it with the "
+                    "host (a snapshot, or the live host). Exit 1 when any check is an error.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_argument("-c", "--config", metavar="FILE", required=True)
+    audit.add_argument("--snapshot", metavar="FILE", help="a snapshot from `lltune scan` "
+                                                           "(default: scan the live host)")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.set_defaults(handler="lltune.commands.config:run_audit")
+
     schema = commands.add_parser(
         "schema", help="print a JSON Schema (the config's, by default)",
         description="Print the JSON Schema (Draft 7) of the config, the snapshot or audit's "
                     "JSON output.")
-    schema.add_argument("which", nargs="?", choices=("config", "snapshot"), default="config")
+    schema.add_argument("which", nargs="?", choices=("config", "snapshot", "audit"),
+                        default="config")
     schema.set_defaults(handler="lltune.commands.config:run_schema")
     return parser
 
