@@ -52,3 +52,6 @@ bench: $(VENV)/.stamp
 
 clean:
 	rm -rf $(VENV) $(VENV39) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# RPM, SRPM and `make install DESTDIR=...` (the RPM's file layout) live in their own file.
+include packaging/packaging.mk
