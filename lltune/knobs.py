@@ -295,7 +295,7 @@ KNOBS: List[Knob] = [
     Knob("kernel.nmi_watchdog", BOOL,
          "false: nmi_watchdog=0, no periodic NMI on every CPU.",
          presets=_all(False), read=_sysctl("kernel.nmi_watchdog", _int_bool),
-         mechanism="[bootloader] nmi_watchdog=0 + [sysctl] kernel.nmi_watchdog"),
+         mechanism="[sysctl] kernel.nmi_watchdog + [bootloader] nmi_watchdog=0"),
     Knob("kernel.intel_pstate", _enum("active", "passive", "disable", "no_hwp"),
          "intel_pstate= mode; disable hands control to acpi-cpufreq.",
          read=lambda s: (_get(s, "cpu", "boost", "intel_pstate_status") or None),

@@ -6,7 +6,7 @@ nodes; time reads nics); each collector returns the top-level sections it owns.
 
 import datetime
 import traceback
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from lltune import __version__
 from lltune.collectors import (
@@ -53,9 +53,10 @@ def link_irqs_to_nics(snapshot: Dict[str, Any]) -> None:
         row["interface"] = owner.get(row["irq"])
 
 
-def scan(reader: Reader, source: Dict[str, Any]) -> Dict[str, Any]:
+def scan(reader: Reader, source: Dict[str, Any],
+         extra_sysctls: Sequence[str] = ()) -> Dict[str, Any]:
     """The snapshot of what `reader` sees. Never raises for what the host does not expose."""
-    ctx = ScanContext(reader)
+    ctx = ScanContext(reader, extra_sysctls)
     snapshot: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "lltune_version": __version__,

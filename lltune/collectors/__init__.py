@@ -5,7 +5,7 @@ asks the context, which turns "absent" and "unparseable" into None and records t
 so the report can say what the host did not expose.
 """
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from lltune.cpulist import parse_cpulist, parse_cpumask
 from lltune.hostreader import Missing, Reader
@@ -14,8 +14,9 @@ from lltune.hostreader import Missing, Reader
 class ScanContext:
     """What every collector gets: the reader, a record of what was missing, shared results."""
 
-    def __init__(self, reader: Reader):
+    def __init__(self, reader: Reader, extra_sysctls: Sequence[str] = ()):
         self.reader = reader
+        self.extra_sysctls = tuple(extra_sysctls)  # a config's own sysctls, for verify
         self.missing: List[Dict[str, str]] = []
         self.sections: Dict[str, Any] = {}  # what earlier collectors returned
         self._shared: Dict[str, Any] = {}

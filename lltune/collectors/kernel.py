@@ -135,7 +135,7 @@ def cmdline_cpus(tokens: List[str], key: str) -> Optional[List[int]]:
 def read_sysctls(ctx: ScanContext) -> Dict[str, Optional[str]]:
     def read():
         values = {}
-        for name in SYSCTLS:
+        for name in SYSCTLS + tuple(n for n in ctx.extra_sysctls if n not in SYSCTLS):
             text = ctx.text("/proc/sys/" + name.replace(".", "/"))
             values[name] = None if text is None else " ".join(text.split())
         return values
