@@ -90,6 +90,54 @@ def build_parser() -> Parser:
     audit.add_argument("--format", choices=("text", "json"), default="text")
     audit.set_defaults(handler="lltune.commands.config:run_audit")
 
+    apply = commands.add_parser(
+        "apply", help="apply a config through tuned (--plan: show and stage, change nothing)",
+        description="Audit the config, plan every change (current -> desired, mechanism, "
+                    "reboot), stage a backup bundle, then (without --plan, as root) render the "
+                    "tuned profile, switch tuned to it over D-Bus, verify, and enable lltune's "
+                    "units. On any failure the previous profile and files are put back.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apply.add_argument("-c", "--config", metavar="FILE", required=True)
+    apply.add_argument("--snapshot", metavar="FILE", help="plan against a snapshot file "
+                                                           "(--plan only; apply reads the host)")
+    apply.add_argument("--plan", action="store_true",
+                       help="show the plan and write its bundle; change nothing else")
+    apply.add_argument("--keep", type=int, default=10, metavar="N",
+                       help="backup bundles to keep (default 10)")
+    apply.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    apply.set_defaults(handler="lltune.commands.apply:run_apply")
+
+    verify = commands.add_parser(
+        "verify", help="compare the live host with the config; exit 1 on drift",
+        description="Scan the host and compare every knob the config manages with its desired "
+                    "value (the kernel command line once the host has rebooted since apply), "
+                    "and ask tuned to verify its profile.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("-c", "--config", metavar="FILE",
+                        help="default: the config of the last apply")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--log", action="store_true",
+                        help="also log the result to the journal (the boot-time unit uses it)")
+    verify.set_defaults(handler="lltune.commands.apply:run_verify")
+
+    rollback = commands.add_parser(
+        "rollback", help="switch tuned back and restore every file lltune wrote",
+        description="Switch tuned back to the profile that was active before apply (or off), "
+                    "restore the files apply wrote byte for byte, delete those it created, and "
+                    "disable lltune's units.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rollback.add_argument("--backup", metavar="ID|PATH",
+                          help="which apply to undo (default: the last one)")
+    rollback.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    rollback.set_defaults(handler="lltune.commands.apply:run_rollback")
+
+    backups = commands.add_parser("backups", help="list backup bundles (newest first)",
+                                  epilog=EXIT_CODES_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    backups.add_argument("--keep", type=int, metavar="N",
+                         help="delete all but the newest N (never the one rollback needs)")
+    backups.set_defaults(handler="lltune.commands.apply:run_backups")
+
     schema = commands.add_parser(
         "schema", help="print a JSON Schema (the config's, by default)",
         description="Print the JSON Schema (Draft 7) of the config, the snapshot or audit's "

@@ -1,0 +1,387 @@
+"""apply, rollback and verify: the edge where lltune changes a host.
+
+apply: plan -> lock -> record tuned's state -> back up every file it will write -> write files
+atomically -> switch tuned over D-Bus and wait for the result -> tuned's verify -> enable
+lltune's units. Any failure puts back the previous profile and files before exiting non-zero.
+Nothing here decides *what* to set: that is the plan and the renderer, pure functions.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from lltune import __version__, backup, journal
+from lltune.config import Config
+from lltune.dbusclient import BusUnavailable, SystemBus
+from lltune.errors import EnvironmentProblem, HostError, LLTuneError
+from lltune.plan import Change, build, table
+from lltune.render import PROFILE_DIR, PROFILE_NAME, Rendered, render
+from lltune.tunedctl import Systemd, Tuned, TunedError
+
+LOCK_FILE = "/run/lltune.lock"
+UNITS = ["lltune-verify.service", "lltune-verify.timer"]
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# tuned's verify of the [bootloader] plugin compares /proc/cmdline, so until the next boot it
+# reports the new parameters as missing; those lines are expected, not a failure.
+_PENDING_REBOOT_MARKERS = ("bootloader", "cmdline")
+
+
+@dataclass
+class Outcome:
+    """What a command did, for the terminal, the journal and tests."""
+
+    changed: bool
+    message: str
+    bundle: Optional[str] = None
+    reboot_needed: bool = False
+    details: List[str] = field(default_factory=list)
+
+
+class Step:
+    """One progress line per step, on stderr and in the journal."""
+
+    def __init__(self, total: int, quiet: bool = False):
+        self.total = total
+        self.number = 0
+        self.quiet = quiet
+
+    def __call__(self, text: str) -> None:
+        self.number += 1
+        line = "[%d/%d] %s" % (self.number, self.total, text)
+        if not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+        journal.info(line)
+
+
+def host_path(root: str, path: str) -> str:
+    return os.path.join(root, path.lstrip("/"))
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("must run as root (tuned and systemd changes need it); "
+                                 "`lltune apply --plan` works unprivileged")
+
+
+class Lock:
+    """An exclusive flock on /run/lltune.lock: a second apply or rollback fails at once."""
+
+    def __init__(self, root: str = "/"):
+        self.path = host_path(root, LOCK_FILE)
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "Lock":
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self.fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise EnvironmentProblem("cannot open %s: %s" % (self.path, exc.strerror)) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(self.fd)
+            self.fd = None
+            raise EnvironmentProblem("another lltune apply or rollback is running (pid %s "
+                                     "holds %s); nothing was changed"
+                                     % (holder or "?", self.path)) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, ("%d\n" % os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+
+
+def plan_documents(config: Config, snapshot: Dict[str, Any],
+                   rendered: Rendered) -> Tuple[List[Change], Dict[str, Any], str]:
+    changes = build(config, snapshot)
+    document = {
+        "lltune_version": __version__,
+        "config": config.source,
+        "host": (snapshot.get("host") or {}).get("hostname"),
+        "changes": [change.as_dict() for change in changes],
+        "files": sorted(rendered.files),
+        "notes": rendered.notes,
+        "reboot_needed": any(c.reboot and c.status != "ok" for c in changes),
+    }
+    markdown = "# lltune plan for %s\n\n%s" % (document["host"], table(changes))
+    if rendered.notes:
+        markdown += "\nNotes:\n" + "".join("- %s\n" % note for note in rendered.notes)
+    return changes, document, markdown
+
+
+def _config_bytes(config: Config) -> bytes:
+    try:
+        with open(config.source, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return (json.dumps(config.data, indent=1) + "\n").encode()
+
+
+def write_plan_bundle(kind: str, config: Config, snapshot: Dict[str, Any],
+                      rendered: Rendered, previous: str = "see state.json"
+                      ) -> Tuple[backup.Bundle, List[Change], Dict[str, Any], str]:
+    changes, document, markdown = plan_documents(config, snapshot, rendered)
+    bundle = backup.new_bundle(kind, __version__, previous)
+    try:
+        bundle.write("config.yaml", _config_bytes(config))
+        bundle.write_json("snapshot.json", snapshot)
+        bundle.write_json("plan.json", document)
+        bundle.write("plan.md", markdown.encode())
+        for path, data in sorted(rendered.files.items()):
+            bundle.write("profile/" + os.path.basename(path), data)
+    except OSError as exc:
+        shutil.rmtree(bundle.path, ignore_errors=True)
+        raise EnvironmentProblem("cannot write the backup bundle in %s: %s; nothing was "
+                                 "changed" % (os.path.dirname(bundle.path),
+                                              exc.strerror or exc)) from None
+    return bundle, changes, document, markdown
+
+
+def _files_unchanged(rendered: Rendered, root: str) -> bool:
+    for path, data in rendered.files.items():
+        try:
+            with open(host_path(root, path), "rb") as handle:
+                if handle.read() != data:
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def _check_space(root: str, needed: int) -> None:
+    """Refuse before changing anything when the backup directory cannot hold the bundle."""
+    stats = os.statvfs(backup.backups_root())
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed + (1 << 20):
+        raise EnvironmentProblem("the backup directory %s has %d KiB free; apply needs %d KiB "
+                                 "for its bundle; nothing was changed"
+                                 % (backup.backups_root(), free // 1024,
+                                    (needed + (1 << 20)) // 1024))
+
+
+def _write_files(rendered: Rendered, root: str) -> List[str]:
+    """Install the rendered files atomically; returns directories it had to create."""
+    from lltune.fsutil import atomic_write
+
+    created = []
+    directory = host_path(root, PROFILE_DIR)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+        created.append(PROFILE_DIR)
+    for path, data in sorted(rendered.files.items()):
+        atomic_write(host_path(root, path), data, 0o644)
+    return created
+
+
+def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundle: backup.Bundle,
+                   root: str) -> List[str]:
+    """Put every recorded file back byte for byte (or delete it if apply created it)."""
+    from lltune.fsutil import atomic_write
+
+    problems = []
+    for record in records:
+        target = host_path(root, record["path"])
+        try:
+            if record["existed"]:
+                with open(os.path.join(bundle.path, record["copy"]), "rb") as handle:
+                    atomic_write(target, handle.read(), record["mode"])
+                os.chown(target, record["uid"], record["gid"])
+            elif os.path.lexists(target):
+                os.unlink(target)
+        except OSError as exc:
+            problems.append("%s: %s" % (record["path"], exc.strerror or exc))
+    for directory in created_dirs:
+        try:
+            os.rmdir(host_path(root, directory))
+        except OSError as exc:
+            problems.append("%s: %s" % (directory, exc.strerror or exc))
+    return problems
+
+
+def _verify_passed(log: str) -> Tuple[bool, List[str]]:
+    """tuned's verify log -> (only reboot-pending failures?, the failure lines)."""
+    failures = [line.strip() for line in log.splitlines()
+                if "ERROR" in line or "failed" in line.lower()]
+    real = [line for line in failures
+            if not all(marker in line.lower() for marker in _PENDING_REBOOT_MARKERS)]
+    return not real, failures
+
+
+def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
+          bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
+          keep: int = backup.DEFAULT_KEEP) -> Outcome:
+    """Apply `config` through tuned; on failure leave the host as it was."""
+    require_root()
+    step = Step(8, quiet)
+    step("lock %s" % LOCK_FILE)
+    with Lock(root), bus_factory() as bus:
+        tuned, systemd = Tuned(bus), Systemd(bus)
+        step("ask tuned what it can do and what it runs now")
+        if not tuned.is_running():
+            raise EnvironmentProblem("tuned is not running a profile; systemctl start tuned")
+        rendered = render(config, snapshot, tuned.plugins())
+        previous = tuned.active_profile()
+        mode, _ = tuned.profile_mode()
+        units_before = {unit: systemd.unit_file_state(unit) for unit in UNITS}
+        if previous == PROFILE_NAME and _files_unchanged(rendered, root) and \
+                all(state == "enabled" for state in units_before.values()):
+            passed, log = tuned.verify()
+            if passed or _verify_passed(log)[0]:
+                step("nothing to change: profile %s is active, its files are as rendered and "
+                     "tuned verifies it" % PROFILE_NAME)
+                return Outcome(False, "no change: the host already runs this config")
+        targets = {path: host_path(root, path) for path in rendered.files}
+        needed = sum(len(d) for d in rendered.files.values()) + sum(
+            os.path.getsize(p) for p in targets.values() if os.path.isfile(p))
+        _check_space(root, needed + len(json.dumps(snapshot)))
+        step("write the backup bundle")
+        bundle, changes, document, _ = write_plan_bundle("apply", config, snapshot, rendered,
+                                                         previous or "none (tuned-adm off)")
+        try:
+            records = bundle.save_originals(targets)
+            bundle.update_state(status="applying", previous_profile=previous,
+                                previous_mode=mode, files=records, created_dirs=[],
+                                units_before=units_before, boot_id=_boot_id(root),
+                                reboot_needed=document["reboot_needed"])
+        except OSError as exc:
+            shutil.rmtree(bundle.path, ignore_errors=True)
+            raise EnvironmentProblem("cannot write the backup bundle: %s; nothing was changed"
+                                     % (exc.strerror or exc)) from None
+        created: List[str] = []
+        try:
+            step("install %s" % ", ".join(sorted(rendered.files)))
+            created = _write_files(rendered, root)
+            bundle.update_state(created_dirs=created)
+            step("switch tuned to %s and wait for it to apply" % PROFILE_NAME)
+            tuned.switch(PROFILE_NAME)
+            step("verify with tuned")
+            passed, log = tuned.verify()
+            ok, failures = _verify_passed(log)
+            if not passed and not ok:
+                raise HostError("tuned's verify failed after apply: %s"
+                                % ("; ".join(failures[:5]) or "see the journal"))
+            step("enable %s" % ", ".join(UNITS))
+            systemd.enable(UNITS)
+            systemd.start("lltune-verify.timer")
+        except (LLTuneError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, LLTuneError) else (
+                "%s: %s" % (getattr(exc, "filename", ""), exc.strerror or exc))
+            step("failed: %s; putting the previous state back" % reason)
+            problems = _undo(tuned, systemd, bundle, previous, mode, records, created,
+                             units_before, root)
+            bundle.update_state(status="failed-restored" if not problems
+                                else "failed-restored-partially", error=reason,
+                                restore_problems=problems)
+            journal.error("apply failed: %s" % reason)
+            raise HostError("apply failed: %s; previous profile %s and files restored%s"
+                            % (reason, previous or "(none)", "" if not problems else
+                               " except: " + "; ".join(problems))) from None
+        bundle.update_state(status="applied")
+        step("done: bundle %s" % bundle.path)
+        backup.prune(keep)
+        pending = [c for c in changes if c.reboot and c.status != "ok"]
+        message = "applied: tuned runs %s" % PROFILE_NAME
+        if pending:
+            message += "; reboot for %d kernel command-line change(s)" % len(pending)
+        journal.info(message)
+        return Outcome(True, message, bundle.path, bool(pending), rendered.notes)
+
+
+def _boot_id(root: str) -> Optional[str]:
+    try:
+        with open(host_path(root, BOOT_ID), encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _undo(tuned: Tuned, systemd: Systemd, bundle: backup.Bundle, previous: str, mode: str,
+          records: List[Dict[str, Any]], created: List[str], units_before: Dict[str, Any],
+          root: str) -> List[str]:
+    """Best effort back to the recorded state; returns what could not be restored."""
+    problems = []
+    try:
+        _switch_back(tuned, previous, mode)
+    except (LLTuneError, BusUnavailable) as exc:
+        problems.append("tuned: %s" % exc)
+        problems += _point_tuned_at(previous, root)
+    problems += _restore_files(records, created, bundle, root)
+    problems += _restore_units(systemd, units_before)
+    return problems
+
+
+def _switch_back(tuned: Tuned, previous: str, mode: str) -> None:
+    if previous:
+        tuned.switch(previous)
+    else:
+        tuned.disable()
+    if mode == "auto":
+        journal.info("tuned was in automatic profile selection; run `tuned-adm auto_profile`"
+                     " to return to it")
+
+
+def _point_tuned_at(previous: str, root: str) -> List[str]:
+    """tuned is gone: make its next start load the previous profile (what it reads at boot)."""
+    from lltune.fsutil import atomic_write
+
+    try:
+        atomic_write(host_path(root, "/etc/tuned/active_profile"), (previous + "\n").encode(),
+                     0o644)
+        return ["tuned was not answering: set /etc/tuned/active_profile to %r for its next "
+                "start" % previous]
+    except LLTuneError as exc:
+        return ["/etc/tuned/active_profile: %s" % exc]
+
+
+def _restore_units(systemd: Systemd, before: Dict[str, Any]) -> List[str]:
+    to_disable = [unit for unit, state in before.items() if state != "enabled"]
+    if not to_disable:
+        return []
+    try:
+        systemd.disable(to_disable)
+        return []
+    except LLTuneError as exc:
+        return ["units: %s" % exc]
+
+
+def rollback(reference: Optional[str], root: str = "/",
+             bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False) -> Outcome:
+    """Switch tuned back to the recorded profile and restore every file apply wrote."""
+    require_root()
+    bundle = backup.find(reference)
+    state = bundle.read_json(backup.STATE_FILE)
+    if state.get("status") == "rolled-back":
+        return Outcome(False, "bundle %s was already rolled back" % bundle.id, bundle.path)
+    step = Step(4, quiet)
+    step("lock %s" % LOCK_FILE)
+    with Lock(root), bus_factory() as bus:
+        tuned, systemd = Tuned(bus), Systemd(bus)
+        previous = state.get("previous_profile") or ""
+        step("switch tuned back to %s" % (previous or "off"))
+        try:
+            _switch_back(tuned, previous, state.get("previous_mode", "manual"))
+        except TunedError as exc:
+            raise HostError("rollback: %s; files were not touched, run rollback again"
+                            % exc) from None
+        step("restore %d file(s) from %s" % (len(state.get("files", [])), bundle.id))
+        problems = _restore_files(state.get("files", []), state.get("created_dirs", []),
+                                  bundle, root)
+        step("disable lltune's units")
+        problems += _restore_units(systemd, state.get("units_before") or {})
+        bundle.update_state(status="rolled-back" if not problems else "rollback-incomplete",
+                            rollback_problems=problems)
+    reboot = bool(state.get("reboot_needed"))
+    message = "rolled back to %s" % (previous or "no tuned profile")
+    if reboot:
+        message += "; reboot to drop lltune's kernel command-line parameters"
+    if problems:
+        raise HostError(message + ", except: " + "; ".join(problems))
+    journal.info(message)
+    return Outcome(True, message, bundle.path, reboot)

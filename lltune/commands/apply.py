@@ -1,0 +1,135 @@
+"""`lltune apply [--plan]`, `verify`, `rollback` and `backups`."""
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, Optional
+
+from lltune import backup, journal
+from lltune.config import Config, load
+from lltune.errors import EXIT_FINDINGS, InputError
+
+
+def _live_snapshot(config: Config) -> Dict[str, Any]:
+    from lltune.hostreader import RootReader
+    from lltune.scan import scan
+
+    return scan(RootReader("/"), {"kind": "live", "path": "/"},
+                extra_sysctls=sorted((config.value("sysctl") or {}).keys()))
+
+
+def _audit_errors(config: Config, snapshot: Dict[str, Any], live: bool) -> int:
+    """Print audit's errors; the number of them (apply stops on any)."""
+    from lltune.audit import audit
+
+    findings = audit(config, snapshot, live=live)
+    errors = [f for f in findings if f["severity"] == "error"]
+    for finding in errors:
+        print("error %s %s: %s" % (finding["code"], finding.get("where") or config.source,
+                                   finding["message"]), file=sys.stderr)
+    return len(errors)
+
+
+def _plugins_for_plan() -> Optional[Dict[str, Dict[str, str]]]:
+    """The running tuned's plugins when it answers (as root), else None: tuned 2.20's set."""
+    if os.geteuid() != 0:
+        return None
+    from lltune.dbusclient import BusUnavailable, SystemBus
+    from lltune.errors import LLTuneError
+    from lltune.tunedctl import Tuned
+
+    try:
+        with SystemBus(timeout=5.0) as bus:
+            return Tuned(bus).plugins()
+    except (BusUnavailable, LLTuneError):
+        return None
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from lltune import apply, render
+
+    if args.keep < 1:
+        raise InputError("--keep must be at least 1")
+    if args.snapshot and not args.plan:
+        raise InputError("--snapshot works with --plan only: apply reads the live host")
+    config = load(args.config)
+    if args.snapshot:
+        from lltune.snapshot import load as load_snapshot
+        snapshot = load_snapshot(args.snapshot)
+    else:
+        snapshot = _live_snapshot(config)
+    if _audit_errors(config, snapshot, live=not args.snapshot):
+        print("lltune apply: audit found errors; nothing was planned or changed "
+              "(`lltune audit -c %s` for all findings)" % args.config, file=sys.stderr)
+        return EXIT_FINDINGS
+    if args.plan:
+        rendered = render.render(config, snapshot, _plugins_for_plan())
+        bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
+        sys.stdout.write(markdown)
+        print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
+        return 0
+    outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep)
+    print(outcome.message)
+    for note in outcome.details:
+        print("note: %s" % note)
+    if outcome.bundle:
+        print("backup bundle: %s (lltune rollback undoes this apply)" % outcome.bundle)
+    return 0
+
+
+def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> Config:
+    if path:
+        return load(path)
+    if not state:
+        raise InputError("no config given and no applied bundle found; use -c CONFIG")
+    return load(os.path.join(state["bundle"], "config.yaml"))
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from lltune.verify import latest_state, verify
+
+    state = latest_state()
+    config = _config_for_verify(args.config, state)
+    report = verify(config, state)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+    else:
+        for row in report["knobs"]:
+            if row["status"] != "ok":
+                print("%-15s %s: %s -> %s" % (row["status"], row["knob"], row["current"],
+                                              row["desired"]))
+        tuned = report["tuned_verify"]
+        print("tuned verify: %s" % ("passed" if tuned.get("passed") else (
+            "FAILED" if tuned.get("available") else "not available (%s)" % tuned.get(
+                "reason"))))
+        print("verify: %s (%d knob(s) checked, %d drifted)" % (
+            "ok" if report["ok"] else "DRIFT", len(report["knobs"]), len(report["drift"])))
+    if args.log:
+        (journal.info if report["ok"] else journal.warning)(
+            "verify: %s; drift: %s" % ("ok" if report["ok"] else "drift",
+                                       ", ".join(report["drift"]) or "none"),
+            DRIFT=" ".join(report["drift"]))
+    return 0 if report["ok"] else EXIT_FINDINGS
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from lltune.apply import rollback
+
+    outcome = rollback(args.backup, quiet=args.quiet)
+    print(outcome.message)
+    return 0
+
+
+def run_backups(args: argparse.Namespace) -> int:
+    if args.keep is not None:
+        if args.keep < 1:
+            raise InputError("--keep must be at least 1")
+        for name in backup.prune(args.keep):
+            print("deleted %s" % name)
+    for bundle in backup.list_bundles():
+        state = bundle.read_json(backup.STATE_FILE) if bundle.has(backup.STATE_FILE) else {}
+        print("%s  %-22s previous profile: %s" % (
+            bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")
+            if state else "-"))
+    return 0

@@ -1,0 +1,146 @@
+"""tuned and systemd over the system bus: the only way lltune changes what tuned runs.
+
+tuned's API (tuned/exports/dbus_exporter.py) answers an unauthorised call with falsy values
+instead of an error, and switch_profile returns as soon as the profile is *loaded*: the result
+of applying it arrives later as the profile_changed signal. Both are handled here so callers
+see one exception with the reason.
+"""
+
+import asyncio
+from typing import Any, Dict, List, Optional, Tuple
+
+from lltune.dbusclient import SYSTEMD, TUNED, CallFailed, SystemBus
+from lltune.errors import EnvironmentProblem, HostError
+
+DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+TUNED_APPLY_TIMEOUT = 600.0  # what tuned-adm itself waits for a profile switch
+_LOG_LEVEL_INFO = 20  # Python logging levels, as tuned's log_capture_start takes them
+
+
+class TunedError(HostError):
+    """tuned refused or failed to do what was asked."""
+
+
+class Tuned:
+    """A connection to tuned (com.redhat.tuned) on the system bus."""
+
+    def __init__(self, bus: SystemBus):
+        self.bus = bus
+
+    def _call(self, member: str, signature: str = "", body: Tuple[Any, ...] = (),
+              timeout: Optional[float] = None) -> Any:
+        try:
+            reply = self.bus.call(*TUNED, member, signature, body, timeout=timeout)
+        except CallFailed as exc:
+            if "ServiceUnknown" in exc.error_name or "NameHasNoOwner" in exc.error_name:
+                raise EnvironmentProblem("tuned is not running (com.redhat.tuned is not on "
+                                         "the system bus): systemctl start tuned") from None
+            raise
+        return reply[0] if len(reply) == 1 else reply
+
+    def is_running(self) -> bool:
+        return bool(self._call("is_running"))
+
+    def active_profile(self) -> str:
+        return str(self._call("active_profile"))
+
+    def profile_mode(self) -> Tuple[str, str]:
+        mode, error = self._call("profile_mode")
+        return str(mode), str(error)
+
+    def profiles(self) -> List[str]:
+        return [str(name) for name in self._call("profiles")]
+
+    def plugins(self) -> Dict[str, Dict[str, str]]:
+        """plugin -> {option: default}: what this tuned can do."""
+        return {str(k): dict(v) for k, v in dict(self._call("get_all_plugins")).items()}
+
+    def verify(self) -> Tuple[bool, str]:
+        """verify_profile with tuned's log captured: (passed, what tuned logged)."""
+        token = self._call("log_capture_start", "ii", (_LOG_LEVEL_INFO, 60))
+        try:
+            passed = bool(self._call("verify_profile", timeout=120.0))
+        finally:
+            log = self._call("log_capture_finish", "s", (token,)) if token else ""
+        return passed, str(log or "")
+
+    def disable(self) -> None:
+        if not self._call("disable"):
+            raise TunedError("tuned refused to switch off (unauthorised? run as root)")
+
+    def switch(self, profile: str, timeout: float = TUNED_APPLY_TIMEOUT) -> None:
+        """Switch to `profile` and wait until tuned has applied it (profile_changed)."""
+        self.bus.run(self._switch(profile, timeout), timeout + 10)
+
+    async def _switch(self, profile: str, timeout: float) -> None:
+        from dbus_next import Message, MessageType
+
+        bus = self.bus.bus
+        loop = asyncio.get_event_loop()
+        outcome: asyncio.Future[Tuple[bool, str]] = loop.create_future()
+
+        def on_message(message: Message) -> None:
+            if message.message_type != MessageType.SIGNAL or outcome.done():
+                return
+            if message.interface == TUNED[2] and message.member == "profile_changed":
+                names, ok, error = message.body
+                if names.split() == profile.split():
+                    outcome.set_result((bool(ok), str(error)))
+            elif message.member == "NameOwnerChanged" and message.body[0] == TUNED[0] \
+                    and not message.body[2]:
+                outcome.set_result((False, "tuned left the system bus while applying"))
+
+        bus.add_message_handler(on_message)
+        try:
+            for rule in ("type='signal',interface='%s',member='profile_changed'" % TUNED[2],
+                         "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',"
+                         "arg0='%s'" % TUNED[0]):
+                await bus.call(Message(destination=DBUS[0], path=DBUS[1], interface=DBUS[2],
+                                       member="AddMatch", signature="s", body=[rule]))
+            reply = await bus.call(Message(destination=TUNED[0], path=TUNED[1],
+                                           interface=TUNED[2], member="switch_profile",
+                                           signature="s", body=[profile]))
+            if reply.message_type == MessageType.ERROR:
+                raise TunedError("tuned switch_profile failed: %s: %s"
+                                 % (reply.error_name, reply.body[0] if reply.body else ""))
+            ok, message = reply.body[0]
+            if not ok:
+                raise TunedError("tuned refused profile %s: %s" % (profile, message))
+            try:
+                ok, error = await asyncio.wait_for(outcome, timeout)
+            except asyncio.TimeoutError:
+                raise TunedError("tuned did not finish applying %s within %gs"
+                                 % (profile, timeout)) from None
+            if not ok:
+                raise TunedError("tuned could not apply %s: %s" % (profile, error or
+                                                                   "see the journal"))
+        finally:
+            bus.remove_message_handler(on_message)
+
+
+class Systemd:
+    """The bits of org.freedesktop.systemd1.Manager lltune needs for its own units."""
+
+    def __init__(self, bus: SystemBus):
+        self.bus = bus
+
+    def unit_file_state(self, unit: str) -> Optional[str]:
+        try:
+            return str(self.bus.call(*SYSTEMD, "GetUnitFileState", "s", [unit])[0])
+        except CallFailed:
+            return None
+
+    def enable(self, units: List[str]) -> None:
+        self.bus.call(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False])
+        self.bus.call(*SYSTEMD, "Reload")
+
+    def disable(self, units: List[str]) -> None:
+        self.bus.call(*SYSTEMD, "DisableUnitFiles", "asb", [units, False])
+        self.bus.call(*SYSTEMD, "Reload")
+
+    def start(self, unit: str) -> None:
+        self.bus.call(*SYSTEMD, "StartUnit", "ss", [unit, "replace"])
+
+    def stop(self, unit: str) -> None:
+        self.bus.call(*SYSTEMD, "StopUnit", "ss", [unit, "replace"])
+

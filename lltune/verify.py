@@ -1,0 +1,71 @@
+"""`lltune verify`: the live host against the config, knob by knob, plus tuned's own verify.
+
+Drift is a knob whose live value differs from the desired one. Kernel command-line knobs count
+only once the host has booted since apply (state.json keeps apply's boot id); before that they
+are "pending reboot".
+"""
+
+from typing import Any, Dict, List, Optional
+
+from lltune import backup
+from lltune.config import Config
+from lltune.dbusclient import BusUnavailable, SystemBus
+from lltune.errors import LLTuneError
+from lltune.hostreader import RootReader
+from lltune.plan import Change, build
+from lltune.scan import scan
+
+
+def _booted_since_apply(state: Optional[Dict[str, Any]], reader: RootReader) -> bool:
+    if not state or not state.get("boot_id"):
+        return True
+    return reader.value("/proc/sys/kernel/random/boot_id") != state["boot_id"]
+
+
+def _tuned_verdict() -> Dict[str, Any]:
+    from lltune.tunedctl import Tuned
+
+    try:
+        with SystemBus(timeout=10.0) as bus:
+            passed, log = Tuned(bus).verify()
+            return {"available": True, "passed": passed,
+                    "log": [line for line in log.splitlines() if line.strip()][-50:]}
+    except (BusUnavailable, LLTuneError) as exc:
+        return {"available": False, "reason": str(exc)}
+
+
+def verify(config: Config, state: Optional[Dict[str, Any]] = None,
+           ask_tuned: bool = True) -> Dict[str, Any]:
+    """The verify report: every checked knob, the drift, and tuned's verdict."""
+    reader = RootReader("/")
+    extra = sorted((config.value("sysctl") or {}).keys())
+    live = scan(reader, {"kind": "live", "path": "/"}, extra_sysctls=extra)
+    booted = _booted_since_apply(state, reader)
+    rows: List[Dict[str, Any]] = []
+    drift: List[Change] = []
+    for change in build(config, live):
+        status = change.status
+        if status == "change" and change.reboot and not booted:
+            status = "pending-reboot"
+        elif status == "change":
+            drift.append(change)
+            status = "drift"
+        rows.append(dict(change.as_dict(), status=status))
+    tuned = _tuned_verdict() if ask_tuned else {"available": False, "reason": "not asked"}
+    tuned_failed = tuned.get("available") and not tuned.get("passed") and booted
+    return {
+        "config": config.source,
+        "booted_since_apply": booted,
+        "knobs": rows,
+        "drift": [change.knob for change in drift],
+        "tuned_verify": tuned,
+        "ok": not drift and not tuned_failed,
+    }
+
+
+def latest_state() -> Optional[Dict[str, Any]]:
+    try:
+        bundle = backup.find(None)
+    except LLTuneError:
+        return None
+    return dict(bundle.read_json(backup.STATE_FILE), bundle=bundle.path)
