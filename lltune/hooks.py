@@ -269,6 +269,9 @@ class Hook:
         data = self.load_data()
         if data is None:
             return 0
+        # Validate everything first: a bad value must not leave half the work done.
+        self.verify_files(data)
+        self.desired_pins(data)
         self.start_limits(data)
         self.start_ptp(data)
         self.start_swap(data)
