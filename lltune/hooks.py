@@ -153,18 +153,67 @@ class Hook:
                                                                   format_cpulist(cpus)))
         return problems
 
+    # -- NIC coalescing (tuned 2.20's [net] coalesce= cannot: tuned issue #726) --------------
+    def current_coalesce(self, interface: str) -> Dict[str, Any]:
+        from lltune import ethtool
+        from lltune.hostreader import Missing
+
+        if not re.match(IFNAME_PATTERN, interface):
+            raise HookError("bad interface name %r" % interface)
+        try:
+            return ethtool.coalesce(interface)
+        except Missing as exc:
+            raise HookError("%s: cannot read coalescing: %s" % (interface, exc.reason)) from None
+
+    def set_coalesce(self, interface: str, settings: Dict[str, Any]) -> None:
+        from lltune.render import ethtool_words
+
+        words = ethtool_words(settings)
+        if not all(re.match(r"^[a-z0-9-]{1,32}$", word) for word in words):
+            raise HookError("bad coalesce settings for %s" % interface)
+        # ethtool exits 80 when the driver already has these values.
+        self.run(["ethtool", "-C", interface] + words, ok_codes=(0, 80))
+
+    def start_coalesce(self, data: Dict[str, Any]) -> None:
+        saved = self.saved("coalesce") or {}
+        for entry in data.get("coalesce") or []:
+            interface = entry["interface"]
+            if interface not in saved:
+                current = self.current_coalesce(interface)
+                saved[interface] = {key: current.get(key) for key in entry["settings"]}
+        self.save("coalesce", saved)
+        for entry in data.get("coalesce") or []:
+            self.set_coalesce(entry["interface"], entry["settings"])
+
+    def stop_coalesce(self) -> None:
+        for interface, settings in sorted((self.saved("coalesce") or {}).items()):
+            known = {k: v for k, v in settings.items() if v is not None}
+            if known and self.reader.realpath("/sys/class/net/%s" % interface):
+                self.set_coalesce(interface, known)
+        self.forget("coalesce")
+
+    def verify_coalesce(self, data: Dict[str, Any]) -> List[str]:
+        problems = []
+        for entry in data.get("coalesce") or []:
+            current = self.current_coalesce(entry["interface"])
+            for key, wanted in sorted(entry["settings"].items()):
+                if current.get(key) != wanted:
+                    problems.append("%s %s is %s, wanted %s" % (entry["interface"], key,
+                                                               current.get(key), wanted))
+        return problems
+
     # -- swap ------------------------------------------------------------------------------
     def swap_devices(self) -> List[str]:
         lines = (self.reader.read("/proc/swaps", "") or "").splitlines()[1:]
         return [line.split()[0] for line in lines if line.split()]
 
-    def run(self, argv: List[str]) -> None:
+    def run(self, argv: List[str], ok_codes: Tuple[int, ...] = (0,)) -> None:
         try:
             done = subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT,
                                   check=False, text=True)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise HookError("%s: %s" % (" ".join(argv), exc)) from None
-        if done.returncode != 0:
+        if done.returncode not in ok_codes:
             raise HookError("%s failed (%d): %s" % (" ".join(argv), done.returncode,
                                                      done.stderr.strip()[:200]))
 
@@ -276,9 +325,11 @@ class Hook:
         self.start_ptp(data)
         self.start_swap(data)
         self.start_irqs(data)
+        self.start_coalesce(data)
         return 0
 
     def stop(self) -> int:
+        self.stop_coalesce()
         self.stop_irqs()
         self.stop_swap()
         self.restore_files()
@@ -288,7 +339,8 @@ class Hook:
         data = self.load_data()
         if data is None:
             return 0
-        problems = self.verify_irqs(data) + self.verify_files(data)
+        problems = self.verify_irqs(data) + self.verify_files(data) + \
+            self.verify_coalesce(data)
         if data.get("swap") == "off" and self.swap_devices():
             problems.append("swap is on: %s" % ", ".join(self.swap_devices()))
         self.messages += problems

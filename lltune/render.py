@@ -38,7 +38,8 @@ TUNED_220_PLUGINS: Dict[str, Dict[str, str]] = {
     "service": {},
     "systemd": {"cpu_affinity": ""},
     "bootloader": {"cmdline": ""},
-    "net": {"features": "", "coalesce": "", "ring": "", "channels": "", "pause": ""},
+    "net": {"dynamic": "", "features": "", "coalesce": "", "ring": "", "channels": "",
+            "pause": ""},
     "script": {"script": ""},
 }
 
@@ -48,7 +49,6 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9_./*@:-]+$")
 _SECTION = re.compile(r"^[a-z][a-z0-9_]*$")
 _INSTANCE_OPTIONS = {"type", "devices", "enabled", "replace", "priority"}
 _FREE_FORM = {"sysctl", "sysfs", "service"}  # their keys are sysctl names, paths, units
-_RING_KEYS = {"rx": "rx", "tx": "tx", "rx-mini": "rx-mini", "rx-jumbo": "rx-jumbo"}
 
 
 class RenderError(HostError):
@@ -101,15 +101,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _pairs(values: Dict[str, Any], names: Optional[Dict[str, str]] = None) -> str:
+def _pairs(values: Dict[str, Any]) -> str:
     """{"rx-usecs": 0, "adaptive-rx": False} -> "adaptive-rx off rx-usecs 0" (ethtool order)."""
-    parts = []
+    return " ".join(ethtool_words(values))
+
+
+def ethtool_words(values: Dict[str, Any]) -> List[str]:
+    """Settings as ethtool's "key value" words, sorted (what tuned compares at verify)."""
+    words = []
     for key in sorted(values):
         value = values[key]
         if isinstance(value, bool):
             value = "on" if value else "off"
-        parts.append("%s %s" % ((names or {}).get(key, key), value))
-    return " ".join(parts)
+        words += [key, str(value)]
+    return words
 
 
 def _scalar_knobs(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -> None:
@@ -141,7 +146,9 @@ def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
     if config.value("memory.ksm") is not None:
         profile.set("sysfs", "/sys/kernel/mm/ksm/run", "1" if config.value("memory.ksm")
                     else "0")
-    if iso and house:
+    if house:
+        # Set even without isolation: the base profile derives these from
+        # /etc/tuned/lltune-variables.conf, and the host's config must win over that file.
         mask = format_cpumask(house)
         profile.set("sysfs", "/sys/devices/virtual/workqueue/cpumask", mask)
         profile.set("sysfs", "/sys/bus/workqueue/devices/writeback/cpumask", mask)
@@ -190,18 +197,22 @@ def _nics(profile: _Profile, config: Config, snapshot: Dict[str, Any],
         settings = []
         if interface.get("offloads"):
             settings.append(("features", _pairs(interface["offloads"])))
-        if interface.get("coalesce"):
-            settings.append(("coalesce", _pairs(interface["coalesce"])))
         if interface.get("rings"):
-            settings.append(("ring", _pairs(interface["rings"], _RING_KEYS)))
+            settings.append(("ring", _pairs(interface["rings"])))
         if interface.get("channels"):
             settings.append(("channels", _pairs(interface["channels"])))
         if interface.get("pause"):
             settings.append(("pause", _pairs(interface["pause"])))
         if settings and profile.set(section, "type", "net", plugin="net"):
             profile.set(section, "devices", name, plugin="net")
+            # Dynamic tuning (on in Debian's tuned-main.conf) drops idle links to 100 Mb/s.
+            profile.set(section, "dynamic", "0", plugin="net")
             for option, value in settings:
                 profile.set(section, option, value, plugin="net")
+        if interface.get("coalesce"):
+            # tuned 2.20's [net] coalesce= never applies with ethtool >= 5.15 (it rejects the
+            # "CQE mode RX" line, tuned issue #726, fixed in 2.25): the hook runs ethtool -C.
+            hook["coalesce"].append({"interface": name, "settings": interface["coalesce"]})
         for option, prefix, count in (("rps_cpus", "rx", nic["queues"]["rx"]),
                                       ("xps_cpus", "tx", nic["queues"]["tx"])):
             value = interface.get(option)
@@ -224,11 +235,11 @@ def _services(profile: _Profile, config: Config, iso: List[int],
     for unit in config.value("services.disable") or []:
         actions.setdefault(unit, []).append("disable")
     policy = config.value("irq.irqbalance")
-    if iso and policy == "ban":
-        if not profile.has("irqbalance", "banned_cpus") or not profile.set(
-                "irqbalance", "banned_cpus", format_cpulist(iso)):
-            actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
-            profile.notes.append("irq.irqbalance: no [irqbalance] plugin; stopping irqbalance")
+    if policy == "ban" and profile.has("irqbalance", "banned_cpus"):
+        profile.set("irqbalance", "banned_cpus", format_cpulist(iso))
+    elif policy == "ban" and iso:
+        actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
+        profile.notes.append("irq.irqbalance: no [irqbalance] plugin; stopping irqbalance")
     elif policy == "stop":
         actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
     ptp = config.value("time.ptp")
@@ -252,7 +263,7 @@ def render(config: Config, snapshot: Dict[str, Any],
     profile = _Profile(plugins if plugins is not None else TUNED_220_PLUGINS)
     iso = isolated(config)
     house = housekeeping(config, snapshot)
-    hook: Dict[str, Any] = {"version": HOOK_DATA_VERSION, "irq_pins": [],
+    hook: Dict[str, Any] = {"version": HOOK_DATA_VERSION, "irq_pins": [], "coalesce": [],
                             "isolate_irqs": None}
     base = config.value("tuned.base_profile") or "network-latency"
     profile.sections["main"] = [
@@ -264,17 +275,22 @@ def render(config: Config, snapshot: Dict[str, Any],
     _scalar_knobs(profile, config, snapshot)
     _sysctls(profile, config)
     _sysfs(profile, config, snapshot, house, iso)
-    if iso:
-        if not profile.set("scheduler", "isolated_cores", format_cpulist(iso)):
-            hook["isolate_irqs"] = house
-            profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "
-                                 "IRQs to the housekeeping CPUs instead")
-        if house:
-            profile.set("systemd", "cpu_affinity", format_cpulist(house))
+    # isolated_cores is rendered even when empty, to override the base profile's variable.
+    if profile.has("scheduler", "isolated_cores"):
+        profile.set("scheduler", "isolated_cores", format_cpulist(iso))
+    elif iso:
+        hook["isolate_irqs"] = house
+        profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "
+                             "IRQs to the housekeeping CPUs instead")
+    if iso and house:
+        profile.set("systemd", "cpu_affinity", format_cpulist(house))
     _services(profile, config, iso, hook)
     tokens = cmdline_tokens(config, snapshot) + cmdline_removals(config)
-    if tokens:
-        profile.set("bootloader", "cmdline_lltune", " ".join(tokens), plugin="bootloader")
+    # lltune owns the command line: the base profile's variable-driven isolation and
+    # network-latency's skew_tick are replaced by the config's own tokens (no duplicates).
+    for inherited in ("cmdline_network_latency", "cmdline_lltune_isolation"):
+        profile.set("bootloader", inherited, "")
+    profile.set("bootloader", "cmdline_lltune", " ".join(tokens))
     _nics(profile, config, snapshot, hook)
     _hook_data(config, hook)
     text = _serialize(profile.sections, config.source)

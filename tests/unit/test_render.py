@@ -25,7 +25,7 @@ network:
     - match: {name: eth2}
       offloads: {gro: false, lro: false}
       coalesce: {adaptive-rx: false, rx-usecs: 0}
-      rings: {rx: 4096, rx-jumbo: 256}
+      rings: {rx: 4096, tx: 1024}
       channels: {combined: 4}
       rps_cpus: ""
       irq_cpus: "0-1"
@@ -78,6 +78,8 @@ def test_profile_sections(snapshot):
                         "nr_hugepages"] == "64"
     assert ini["service"]["service.ksm"] == "stop,disable"
     assert ini["service"]["service.ksmtuned"] == "disable"
+    assert ini["bootloader"]["cmdline_network_latency"] == "", "no duplicate skew_tick"
+    assert ini["bootloader"]["cmdline_lltune_isolation"] == "", "the base's isolation is off"
     cmdline = ini["bootloader"]["cmdline_lltune"].split()
     assert cmdline[:4] == ["isolcpus=managed_irq,domain,4-39", "nohz=on", "nohz_full=4-39",
                            "rcu_nocbs=4-39"]
@@ -86,14 +88,17 @@ def test_profile_sections(snapshot):
     net = ini["net_eth2"]
     assert net["type"] == "net" and net["devices"] == "eth2"
     assert net["features"] == "gro off lro off"
-    assert net["coalesce"] == "adaptive-rx off rx-usecs 0"
-    assert net["ring"] == "rx 4096 rx-jumbo 256"
+    assert "coalesce" not in net, "tuned 2.20 cannot set coalescing: the hook does"
+    assert net["dynamic"] == "0"
+    assert net["ring"] == "rx 4096 tx 1024"
     assert net["channels"] == "combined 4"
 
 
 def test_hook_data(snapshot):
     hook = json.loads(render(load_text(CONFIG), snapshot).files[HOOK_DATA])
     assert hook["irq_pins"] == [{"interface": "eth2", "cpus": [0, 1]}]
+    assert hook["coalesce"] == [{"interface": "eth2",
+                                 "settings": {"adaptive-rx": False, "rx-usecs": 0}}]
     assert hook["swap"] == "off"
     assert hook["limits"] == [{"domain": "@trading", "memlock": "unlimited", "rtprio": 99}]
     assert hook["isolate_irqs"] is None
@@ -150,5 +155,7 @@ def test_unsafe_values_never_land(snapshot, name, value):
 def test_nothing_but_the_version_renders_a_minimal_profile(snapshot):
     rendered = render(load_text("version: 1\npreset: balanced\n"), snapshot)
     ini = _ini(rendered)
-    assert "scheduler" not in ini and "bootloader" in ini
+    assert ini["scheduler"]["isolated_cores"] == "", "overrides the base profile's variable"
+    assert ini["irqbalance"]["banned_cpus"] == ""
+    assert "systemd" not in ini
     assert ini["bootloader"]["cmdline_lltune"] == "skew_tick=1 nmi_watchdog=0"
