@@ -7,17 +7,20 @@ string is meant (`mitigations: off`). Every error names file:line:column and the
 """
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from lltune.cpulist import parse_cpulist
 from lltune.errors import InputError, yaml_input_error
-from lltune.knobs import DEFAULT_PRESET, KNOBS, KNOBS_BY_PATH, PRESETS, Knob
+from lltune.knobs import CPULIST_PATTERN, DEFAULT_PRESET, KNOBS, KNOBS_BY_PATH, PRESETS, Knob
 
 CONFIG_VERSION = 1
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_DEPTH = 32
-MAX_NODES = 200000
+MAX_NODES = 20000  # YAML events; a real config has a few hundred
 _YAML11_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n"}
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _STANDARD_TAGS = {"tag:yaml.org,2002:" + name for name in (
     "str", "int", "float", "bool", "null", "map", "seq")}
 
@@ -112,6 +115,63 @@ def _mark(node: Any) -> Tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _EventPath:
+    """The key path of the node the event stream is at, so a YAML syntax error can name it."""
+
+    def __init__(self) -> None:
+        # One frame per open collection: [is_mapping, key or index, expecting a key]
+        self.frames: List[List[Any]] = []
+        self.last: Path = ()  # the path of the last node that started
+
+    def path(self) -> Path:
+        return tuple(frame[1] for frame in self.frames if frame[1] is not None)
+
+    def _advance(self) -> None:
+        """A node (scalar, alias or whole collection) finished in the current frame."""
+        if not self.frames:
+            return
+        frame = self.frames[-1]
+        if frame[0]:
+            frame[2] = not frame[2]
+        else:
+            frame[1] += 1
+
+    def event(self, event: Any) -> None:
+        import yaml
+
+        starts = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
+        if starts or isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            if self.frames and self.frames[-1][0] and self.frames[-1][2]:
+                # A key; a collection used as a key is refused when the tree is built.
+                self.frames[-1][1] = "?" if starts else getattr(event, "value", "*")
+            self.last = self.path()
+        if starts:
+            is_mapping = isinstance(event, yaml.MappingStartEvent)
+            self.frames.append([is_mapping, None if is_mapping else 0, True])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            if self.frames:
+                self.frames.pop()
+            self._advance()
+        elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            self._advance()
+
+
+def _path_before(text: str) -> Path:
+    """The key path of the last node that parses in `text` (errors after it ignored)."""
+    import yaml
+
+    tracker = _EventPath()
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_event():
+            tracker.event(loader.get_event())
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return tracker.last
+
+
 def _check_events(text: str, source: str) -> None:
     """Refuse aliases, anchors, custom tags and deep nesting before anything is built."""
     import yaml
@@ -120,37 +180,69 @@ def _check_events(text: str, source: str) -> None:
     loader = loader_class(text)
     depth = 0
     count = 0
+    tracker = _EventPath()
     try:
-        while _next_event_ready(loader, source):
+        while _next_event_ready(loader, source, text, tracker):
             event = loader.get_event()
             count += 1
             mark = event.start_mark
             where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            key = _dotted(tracker.path())
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise InputError("anchors and aliases are not allowed in a config", source,
-                                 *where)
+                                 *where, key=key)
             tag = getattr(event, "tag", None)
             if tag and tag not in _STANDARD_TAGS and tag != "!":
-                raise InputError("tag %s is not allowed in a config" % tag, source, *where)
+                raise InputError("tag %s is not allowed in a config" % tag, source, *where,
+                                 key=key)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise InputError("nested deeper than %d levels" % MAX_DEPTH, source, *where)
+                    raise InputError("nested deeper than %d levels" % MAX_DEPTH, source, *where,
+                                     key=key)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
             if count > MAX_NODES:
-                raise InputError("more than %d YAML nodes" % MAX_NODES, source, *where)
+                raise InputError("more than %d YAML nodes" % MAX_NODES, source, *where, key=key)
+            tracker.event(event)
     finally:
         loader.dispose()
 
 
-def _next_event_ready(loader: Any, source: str) -> bool:
+# PyYAML's reader refuses these characters (yaml/reader.py, Reader.NON_PRINTABLE).
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD"
+                            "\U00010000-\U0010ffff]")
+
+
+def _syntax_error(exc: Exception, source: str, text: str, path: Path) -> InputError:
+    """A PyYAML error as a one-line InputError with its line, column and the key reached."""
+    import yaml
+
+    key = _dotted(path) or "(top level)"
+    if isinstance(exc, yaml.reader.ReaderError) or getattr(exc, "problem_mark", None) is None:
+        # The reader reports a character offset (a byte offset from libyaml), not a mark.
+        bad = _NON_PRINTABLE.search(text)
+        if bad:
+            line = text.count("\n", 0, bad.start()) + 1
+            column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+            return InputError("character %r is not allowed in a config" % bad.group(), source,
+                              line, column,
+                              key=_dotted(_path_before(text[:bad.start()])) or "(top level)")
+    error = yaml_input_error(exc, source)
+    if error.line:
+        return InputError(str(getattr(exc, "problem", None) or getattr(exc, "context", None)
+                              or "malformed YAML"), source, error.line, error.column, key=key)
+    return error
+
+
+def _next_event_ready(loader: Any, source: str, text: str = "",
+                      tracker: Optional[_EventPath] = None) -> bool:
     import yaml
 
     try:
         return bool(loader.check_event())
     except yaml.YAMLError as exc:
-        raise yaml_input_error(exc, source) from None
+        raise _syntax_error(exc, source, text, tracker.last if tracker else ()) from None
 
 
 def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
@@ -167,6 +259,10 @@ def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
                 raise InputError("a key must be a plain string", source, *_mark(key_node),
                                  key=_dotted(path))
             key = key_node.value
+            if _CONTROL_CHARACTER.search(key):
+                raise InputError("a key holds the control character %r"
+                                 % _CONTROL_CHARACTER.search(key).group(), source,
+                                 *_mark(key_node), key=_dotted(path))
             if key in first_seen:
                 raise InputError("duplicate key %r (first at line %d)" % (key, first_seen[key]),
                                  source, *_mark(key_node), key=_dotted(path + (key,)))
@@ -182,6 +278,12 @@ def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         raise InputError("unreadable value: %s" % str(exc).splitlines()[0], source,
                          *_mark(node), key=_dotted(path)) from None
+    # Escapes ("\n", "\x1b") reach no value lltune writes: the schema's patterns end in $,
+    # which Python's re lets match before a final newline.
+    if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+        raise InputError("the value holds the control character %r"
+                         % _CONTROL_CHARACTER.search(value).group(), source, *_mark(node),
+                         key=_dotted(path))
     # A plain scalar's style is None from the Python parser and "" from libyaml's.
     if isinstance(value, bool) and not node.style and \
             node.value.lower() in _YAML11_BOOL_WORDS:
@@ -191,9 +293,11 @@ def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
 
 def _dotted(path: Path) -> str:
     text = ""
-    for part in path:
+    for part in path[:MAX_DEPTH]:
         text += "[%d]" % part if isinstance(part, int) else ("." if text else "") + str(part)
-    return text
+    if len(path) > MAX_DEPTH:
+        text += "..."
+    return text[:200]
 
 
 def parse_yaml(text: str, source: str) -> Tuple[Any, _Document]:
@@ -206,11 +310,12 @@ def parse_yaml(text: str, source: str) -> Tuple[Any, _Document]:
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise yaml_input_error(exc, source) from None
+        raise _syntax_error(exc, source, text, ()) from None
     finally:
         loader.dispose()
     if node is None:
-        raise InputError("the config is empty", source)
+        raise InputError("the config is empty (it needs at least `version: 1`)", source, 1, 1,
+                         key="(top level)")
     return _build(node, (), document, source), document
 
 
@@ -252,6 +357,38 @@ def validate_data(data: Any, source: str, document: Optional[_Document] = None) 
     raise InputError(message + more, source, line, column, key=_dotted(path) or "(top level)")
 
 
+_CPULIST_PATTERNS = (CPULIST_PATTERN, r"^$|" + CPULIST_PATTERN[1:])
+
+
+def check_cpu_lists(data: Any, source: str, document: Optional[_Document] = None) -> None:
+    """Raise InputError for a CPU list the schema's pattern accepts but the kernel would not
+    ("5-3", "0-9999": reversed ranges, CPUs beyond NR_CPUS)."""
+    document = document or _Document()
+
+    def walk(schema: Any, value: Any, path: Path) -> None:
+        if not isinstance(schema, dict):
+            return
+        for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+            walk(branch, value, path)
+        if isinstance(value, str) and value and schema.get("pattern") in _CPULIST_PATTERNS:
+            try:
+                parse_cpulist(value)
+            except ValueError as exc:
+                line, column = document.positions.get(path) or document.key_positions.get(
+                    path) or (0, 0)
+                raise InputError(str(exc), source, line, column, key=_dotted(path)) from None
+        elif isinstance(value, dict):
+            properties = schema.get("properties", {})
+            for key, item in value.items():
+                walk(properties.get(key, schema.get("additionalProperties")), item,
+                     path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(schema.get("items"), item, path + (index,))
+
+    walk(config_schema(), data, ())
+
+
 def load_text(text: str, source: str = "<config>") -> Config:
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise InputError("larger than %d bytes; a config is a few KB" % MAX_CONFIG_BYTES, source)
@@ -260,6 +397,7 @@ def load_text(text: str, source: str = "<config>") -> Config:
         raise InputError("the top level must be a mapping (version: 1, cpu: ..., ...)", source,
                          1, 1)
     validate_data(data, source, document)
+    check_cpu_lists(data, source, document)
     positions = dict(document.positions)
     positions.update(document.key_positions)
     return Config(data=data, source=source, positions=positions)
@@ -277,7 +415,9 @@ def load(path: str) -> Config:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text (byte %d)" % exc.start, path) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError("not UTF-8 text (byte %d)" % exc.start, path, line, column) from None
     return load_text(text, path)
 
 
