@@ -1,16 +1,63 @@
-"""`lltune schema` (and, with the config issue, gen-config and audit)."""
+"""`lltune gen-config`, `lltune audit` and `lltune schema`."""
 
 import argparse
 import json
+import os
 import sys
+from typing import Any, Dict
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas")
+
+
+def _snapshot(path: Any) -> Dict[str, Any]:
+    """The snapshot file named by --snapshot, else a read-only scan of the live host."""
+    if path:
+        from lltune import snapshot
+        return snapshot.load(path)
+    from lltune.hostreader import RootReader
+    from lltune.scan import scan
+    return scan(RootReader("/"), {"kind": "live", "path": "/"})
+
+
+def run_gen_config(args: argparse.Namespace) -> int:
+    from lltune.fsutil import atomic_write
+    from lltune.genconfig import generate
+
+    text = generate(_snapshot(args.snapshot), args.preset)
+    if args.output and args.output != "-":
+        atomic_write(args.output, text.encode("utf-8"))
+        sys.stderr.write("config written to %s; check it with `lltune audit -c %s`\n"
+                         % (args.output, args.output))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from lltune import audit, config
+
+    loaded = config.load(args.config)  # schema errors first: InputError, exit 2
+    snapshot = _snapshot(args.snapshot)
+    findings = audit.audit(loaded, snapshot)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(audit.as_json(findings, loaded, snapshot), indent=2) + "\n")
+    else:
+        sys.stdout.write(audit.as_text(findings))
+        sys.stderr.write(audit.summary(findings, loaded))
+    return audit.exit_code(findings)
+
+
+def schema_document(which: str) -> Dict[str, Any]:
+    if which == "snapshot":
+        from lltune.snapshot import schema
+        return schema()
+    if which == "audit":
+        with open(os.path.join(SCHEMA_DIR, "audit.schema.json"), encoding="utf-8") as handle:
+            return json.load(handle)
+    from lltune.config import config_schema
+    return config_schema()
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    if args.which == "snapshot":
-        from lltune.snapshot import schema
-        document = schema()
-    else:
-        from lltune.config import config_schema
-        document = config_schema()
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.write(json.dumps(schema_document(args.which), indent=2) + "\n")
     return 0
