@@ -19,15 +19,13 @@ def _live_snapshot(config: Config) -> Dict[str, Any]:
                 extra_sysctls=sorted((config.value("sysctl") or {}).keys()))
 
 
-def _audit_errors(config: Config, snapshot: Dict[str, Any], live: bool) -> int:
+def _audit_errors(config: Config, snapshot: Dict[str, Any]) -> int:
     """Print audit's errors; the number of them (apply stops on any)."""
     from lltune.audit import audit
 
-    findings = audit(config, snapshot, live=live)
-    errors = [f for f in findings if f["severity"] == "error"]
+    errors = [f for f in audit(config, snapshot) if f.severity == "error"]
     for finding in errors:
-        print("error %s %s: %s" % (finding["code"], finding.get("where") or config.source,
-                                   finding["message"]), file=sys.stderr)
+        print(finding.line(), file=sys.stderr)
     return len(errors)
 
 
@@ -59,7 +57,7 @@ def run_apply(args: argparse.Namespace) -> int:
         snapshot = load_snapshot(args.snapshot)
     else:
         snapshot = _live_snapshot(config)
-    if _audit_errors(config, snapshot, live=not args.snapshot):
+    if _audit_errors(config, snapshot):
         print("lltune apply: audit found errors; nothing was planned or changed "
               "(`lltune audit -c %s` for all findings)" % args.config, file=sys.stderr)
         return EXIT_FINDINGS
