@@ -1,0 +1,146 @@
+"""apply --plan (unprivileged, offline), backup bundles, the lock: everything short of tuned."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from lltune import backup
+from lltune.apply import Lock
+from lltune.cli import main
+from lltune.errors import EnvironmentProblem
+
+CONFIG = """version: 1
+preset: low-latency
+cpu:
+  isolated: "4-7"
+  housekeeping: "0-3"
+"""
+
+
+@pytest.fixture()
+def state(tmp_path, monkeypatch):
+    directory = tmp_path / "state"
+    monkeypatch.setenv("LLTUNE_STATE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture()
+def inputs(tmp_path, hwloc_trees):
+    snapshot = tmp_path / "snapshot.json"
+    assert main(["scan", "--root", hwloc_trees["8em64t-2s2ca2c"], "-q", "-o",
+                 str(snapshot)]) == 0
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    return config, snapshot
+
+
+def _tree(path):
+    """Every file under path with its bytes: what "nothing changed" is checked against."""
+    result = {}
+    for directory, _, files in os.walk(str(path)):
+        for name in files:
+            full = os.path.join(directory, name)
+            with open(full, "rb") as handle:
+                result[full] = handle.read()
+    return result
+
+
+def test_plan_writes_only_its_bundle(state, inputs, tmp_path, capsys):
+    config, snapshot = inputs
+    before = _tree(tmp_path)
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 0
+    out = capsys.readouterr().out
+    assert "| kernel.cmdline.isolcpus" in out and "plan bundle:" in out
+    after = _tree(tmp_path)
+    new = sorted(set(after) - set(before))
+    assert all(path.startswith(str(state)) for path in new), "only the bundle is new"
+    assert {k: v for k, v in after.items() if k in before} == before, "nothing rewritten"
+    bundle = backup.list_bundles()[0]
+    names = sorted(os.listdir(bundle.path))
+    assert names == ["README.txt", "config.yaml", "plan.json", "plan.md", "profile",
+                     "snapshot.json"]
+    assert sorted(os.listdir(os.path.join(bundle.path, "profile"))) == ["hook-data.json",
+                                                                        "tuned.conf"]
+    plan = json.loads(open(os.path.join(bundle.path, "plan.json")).read())
+    assert plan["reboot_needed"] is True
+    assert any(c["knob"] == "cpu.isolated" and c["desired"] == "4-7" for c in plan["changes"])
+    for directory in (str(state), os.path.join(str(state), "backups"), bundle.path):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    readme = open(os.path.join(bundle.path, "README.txt")).read()
+    assert "lltune rollback --backup %s" % bundle.path in readme
+    assert "To roll back by hand" in readme
+
+
+def test_plan_refuses_a_config_with_audit_errors(state, inputs, capsys):
+    config, snapshot = inputs
+    config.write_text(CONFIG.replace('isolated: "4-7"', 'isolated: "4-99"'))
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 1
+    assert "nothing was planned or changed" in capsys.readouterr().err
+    assert backup.list_bundles() == []
+
+
+def test_apply_without_plan_needs_the_live_host(state, inputs, capsys):
+    config, snapshot = inputs
+    assert main(["apply", "-c", str(config), "--snapshot", str(snapshot)]) == 2
+    assert "--snapshot works with --plan only" in capsys.readouterr().err
+
+
+def test_symlinked_state_directory_is_refused(tmp_path, monkeypatch, inputs, capsys):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.symlink(str(target), str(tmp_path / "state"))
+    monkeypatch.setenv("LLTUNE_STATE_DIR", str(tmp_path / "state"))
+    config, snapshot = inputs
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 3
+    assert "symlink" in capsys.readouterr().err
+    assert os.listdir(str(target)) == []
+
+
+def test_backups_list_and_keep(state, inputs, capsys):
+    config, snapshot = inputs
+    for _ in range(3):
+        assert main(["apply", "--plan", "-q", "-c", str(config), "--snapshot",
+                     str(snapshot)]) == 0
+    assert len(backup.list_bundles()) == 3
+    capsys.readouterr()
+    assert main(["backups", "--keep", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("deleted") == 2 and len(backup.list_bundles()) == 1
+
+
+def test_prune_keeps_the_bundle_rollback_needs(state):
+    applied = backup.new_bundle("apply", "test")
+    applied.update_state(status="applied")
+    for _ in range(3):
+        backup.new_bundle("plan", "test")
+    backup.prune(1)
+    remaining = [b.path for b in backup.list_bundles()]
+    assert applied.path in remaining and len(remaining) == 2
+
+
+def test_a_second_lock_fails_at_once(tmp_path):
+    (tmp_path / "run").mkdir()
+    with Lock(str(tmp_path)):
+        with pytest.raises(EnvironmentProblem, match="another lltune apply"):
+            with Lock(str(tmp_path)):
+                pass
+    with Lock(str(tmp_path)):
+        pass  # released when the first holder left
+
+
+def test_save_originals_records_bytes_and_metadata(state, tmp_path):
+    existing = tmp_path / "tuned.conf"
+    existing.write_bytes(b"old bytes\n")
+    os.chmod(str(existing), 0o640)
+    bundle = backup.new_bundle("apply", "test")
+    records = bundle.save_originals({"/etc/tuned/lltune/tuned.conf": str(existing),
+                                     "/etc/tuned/lltune/hook-data.json": str(tmp_path / "no")})
+    by_path = {r["path"]: r for r in records}
+    saved = by_path["/etc/tuned/lltune/tuned.conf"]
+    assert saved["existed"] and saved["mode"] == 0o640
+    with open(os.path.join(bundle.path, saved["copy"]), "rb") as handle:
+        assert handle.read() == b"old bytes\n"
+    assert by_path["/etc/tuned/lltune/hook-data.json"] == {
+        "path": "/etc/tuned/lltune/hook-data.json", "existed": False}
