@@ -76,6 +76,15 @@ install-data: generated
 		mode=0644; if [ -x "$$file" ] || [ "$${file%.sh}" != "$$file" ]; then mode=0755; fi; \
 		$(INSTALL) -m $$mode "$$file" "$(PKG_DEST)$(tunedprofilesdir)/lltune/$$file" || exit 1; \
 	done
+	# Profile variables (/etc/tuned/NAME-variables.conf, as cpu-partitioning has): config,
+	# never overwritten once there (the RPM marks them %config(noreplace)).
+	$(INSTALL) -d -m 0755 "$(PKG_DEST)$(sysconfdir)/tuned"
+	for file in tuned-profile/*-variables.conf; do \
+		[ -f "$$file" ] || continue; \
+		target="$(PKG_DEST)$(sysconfdir)/tuned/$${file##*/}"; \
+		if [ -e "$$target" ]; then echo "kept $$target"; continue; fi; \
+		$(INSTALL) -m 0644 "$$file" "$$target" || exit 1; \
+	done
 	$(INSTALL) -d -m 0755 "$(PKG_DEST)$(unitdir)"
 	for unit in $(wildcard $(PKG_UNIT_GLOBS)); do \
 		$(INSTALL) -m 0644 "$$unit" "$(PKG_DEST)$(unitdir)/" || exit 1; \
