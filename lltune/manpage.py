@@ -26,6 +26,9 @@ FILES = (
                            "base profile of the same name"),
     ("/usr/lib/tuned/lltune/", "the base profile `lltune` shipped by the package "
                                "(/usr/lib/tuned/profiles/lltune/ with tuned 2.23 and later)"),
+    ("/etc/tuned/lltune-variables.conf", "variables of the base profile when it is used on "
+                                         "its own (`tuned-adm profile lltune`): "
+                                         "isolated_cores"),
     ("/usr/libexec/lltune/", "helpers the profile's [script] entries and the units run"),
     ("/var/lib/lltune/", "state and backups (mode 0700; ~/.lltune/ when not root)"),
     ("/run/lltune.lock", "taken while a command changes the host"),
