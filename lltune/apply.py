@@ -20,7 +20,7 @@ from lltune.dbusclient import BusUnavailable, SystemBus
 from lltune.errors import EnvironmentProblem, HostError, LLTuneError
 from lltune.plan import Change, build, table
 from lltune.render import PROFILE_DIR, PROFILE_NAME, Rendered, render
-from lltune.tunedctl import Systemd, Tuned, TunedError
+from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError
 
 LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
@@ -216,16 +216,14 @@ def _verify_passed(log: str) -> Tuple[bool, List[str]]:
 
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
           bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
-          keep: int = backup.DEFAULT_KEEP) -> Outcome:
+          keep: int = backup.DEFAULT_KEEP, timeout: float = TUNED_APPLY_TIMEOUT) -> Outcome:
     """Apply `config` through tuned; on failure leave the host as it was."""
     require_root()
     step = Step(8, quiet)
     step("lock %s" % LOCK_FILE)
     with Lock(root), bus_factory() as bus:
-        tuned, systemd = Tuned(bus), Systemd(bus)
+        tuned, systemd = Tuned(bus, timeout), Systemd(bus)
         step("ask tuned what it can do and what it runs now")
-        if not tuned.is_running():
-            raise EnvironmentProblem("tuned is not running a profile; systemctl start tuned")
         rendered = render(config, snapshot, tuned.plugins())
         previous = tuned.active_profile()
         mode, _ = tuned.profile_mode()
@@ -352,7 +350,8 @@ def _restore_units(systemd: Systemd, before: Dict[str, Any]) -> List[str]:
 
 
 def rollback(reference: Optional[str], root: str = "/",
-             bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False) -> Outcome:
+             bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
+             timeout: float = TUNED_APPLY_TIMEOUT) -> Outcome:
     """Switch tuned back to the recorded profile and restore every file apply wrote."""
     require_root()
     bundle = backup.find(reference)
@@ -362,7 +361,7 @@ def rollback(reference: Optional[str], root: str = "/",
     step = Step(4, quiet)
     step("lock %s" % LOCK_FILE)
     with Lock(root), bus_factory() as bus:
-        tuned, systemd = Tuned(bus), Systemd(bus)
+        tuned, systemd = Tuned(bus, timeout), Systemd(bus)
         previous = state.get("previous_profile") or ""
         step("switch tuned back to %s" % (previous or "off"))
         try:

@@ -104,6 +104,9 @@ def build_parser() -> Parser:
                        help="show the plan and write its bundle; change nothing else")
     apply.add_argument("--keep", type=int, default=10, metavar="N",
                        help="backup bundles to keep (default 10)")
+    apply.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="how long to wait for tuned to apply the profile (default 600, "
+                            "as tuned-adm)")
     apply.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     apply.set_defaults(handler="lltune.commands.apply:run_apply")
 
@@ -128,6 +131,8 @@ def build_parser() -> Parser:
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     rollback.add_argument("--backup", metavar="ID|PATH",
                           help="which apply to undo (default: the last one)")
+    rollback.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                          help="how long to wait for tuned to switch back (default 600)")
     rollback.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     rollback.set_defaults(handler="lltune.commands.apply:run_rollback")
 

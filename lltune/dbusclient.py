@@ -24,7 +24,10 @@ class CallFailed(EnvironmentProblem):
     """The peer answered with a D-Bus error (or is not on the bus)."""
 
     def __init__(self, member: str, name: str, text: str):
-        super().__init__("D-Bus %s failed: %s: %s" % (member, name, text))
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        # Python services put a traceback in the error text: its last line is the error.
+        super().__init__("D-Bus %s failed: %s: %s" % (member, name,
+                                                      (lines[-1] if lines else "")[:200]))
         self.error_name = name
 
 
@@ -44,12 +47,16 @@ class SystemBus:
         except ImportError:
             raise BusUnavailable("the dbus-next Python package is not installed") from None
         self.loop = asyncio.new_event_loop()
-        try:
+        # dbus-next binds its futures to the current loop when the bus object is made.
+        asyncio.set_event_loop(self.loop)
+
+        async def connect() -> Any:
             if self.address:
-                bus = MessageBus(bus_address=self.address)
-            else:
-                bus = MessageBus(bus_type=BusType.SYSTEM)
-            self.bus = self.run(bus.connect())
+                return await MessageBus(bus_address=self.address).connect()
+            return await MessageBus(bus_type=BusType.SYSTEM).connect()
+
+        try:
+            self.bus = self.run(connect())
         except BusUnavailable:
             self.close()
             raise
@@ -70,6 +77,7 @@ class SystemBus:
             self.bus = None
         if self.loop is not None:
             self.loop.close()
+            asyncio.set_event_loop(None)
             self.loop = None
 
     def run(self, awaitable: Any, timeout: Optional[float] = None) -> Any:

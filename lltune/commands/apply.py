@@ -49,6 +49,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
     if args.keep < 1:
         raise InputError("--keep must be at least 1")
+    if not 1 <= args.timeout <= 3600:
+        raise InputError("--timeout must be between 1 and 3600 seconds")
     if args.snapshot and not args.plan:
         raise InputError("--snapshot works with --plan only: apply reads the live host")
     config = load(args.config)
@@ -67,7 +69,8 @@ def run_apply(args: argparse.Namespace) -> int:
         sys.stdout.write(markdown)
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
-    outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep)
+    outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
+                          timeout=args.timeout)
     print(outcome.message)
     for note in outcome.details:
         print("note: %s" % note)
@@ -114,7 +117,9 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_rollback(args: argparse.Namespace) -> int:
     from lltune.apply import rollback
 
-    outcome = rollback(args.backup, quiet=args.quiet)
+    if not 1 <= args.timeout <= 3600:
+        raise InputError("--timeout must be between 1 and 3600 seconds")
+    outcome = rollback(args.backup, quiet=args.quiet, timeout=args.timeout)
     print(outcome.message)
     return 0
 

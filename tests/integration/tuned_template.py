@@ -38,6 +38,8 @@ Test hooks on interface ``org.lltune.test.TunedMock`` (same object):
 ``SetHang(b)``            True: switches never finish applying (no profile_changed)
 ``SetApplyDelay(d)``      seconds
 ``DropOffBus()``          the daemon dies: the process exits right after answering
+``DieOnNextSwitch()``     the next switch answers (True, "OK"), then the daemon dies while
+                          "applying" (no profile_changed ever comes)
 ``GetCalls() -> as``      control-interface method names called so far, in order
 ``State() -> a{sv}``      active, mode, running, applied, authorized
 """
@@ -128,6 +130,7 @@ def load(mock, parameters):
     mock.t_fail_switch = None
     mock.t_fail_verify = None
     mock.t_hang = False
+    mock.t_die_on_switch = False
     mock.t_generation = 0  # a newer switch or stop cancels an older pending apply
     mock.t_calls = []
     mock.t_captures = {}
@@ -189,6 +192,9 @@ def switch_profile(self, profile_name):
     self.t_mode = "manual"
     self.t_running = True
     error, self.t_fail_switch = self.t_fail_switch, None
+    if self.t_die_on_switch:
+        _die_soon(self)
+        return (True, "OK")
     _schedule_apply(self, names, error)
     return (True, "OK")
 
@@ -369,13 +375,23 @@ def SetApplyDelay(self, seconds):
     self.t_delay = float(seconds)
 
 
-@dbus.service.method(CONTROL_IFACE, in_signature="", out_signature="")
-def DropOffBus(self):
+def _die_soon(mock):
+    """Exit from the main loop shortly after the current answer has gone out."""
     def die():
-        self.connection.flush()
+        mock.connection.flush()
         os._exit(0)
 
     GLib.timeout_add(50, die)
+
+
+@dbus.service.method(CONTROL_IFACE, in_signature="", out_signature="")
+def DropOffBus(self):
+    _die_soon(self)
+
+
+@dbus.service.method(CONTROL_IFACE, in_signature="", out_signature="")
+def DieOnNextSwitch(self):
+    self.t_die_on_switch = True
 
 
 @dbus.service.method(CONTROL_IFACE, in_signature="", out_signature="as")
