@@ -18,6 +18,7 @@ delivers it or the deadline passes), never a sleep.
 """
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -82,8 +83,29 @@ def _works(python: str, env: Dict[str, str]) -> bool:
         return False
 
 
+def _lend_packages(names: List[str]) -> Optional[str]:
+    """A temporary directory holding links to just these modules of this environment
+    (for another interpreter's PYTHONPATH), or None if one of them is missing."""
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            return None
+        origin = Path(spec.origin)
+        found.append(origin.parent if origin.name == "__init__.py" else origin)
+    lend = Path(tempfile.mkdtemp(prefix="lltune-dbusmock-path-"))
+    atexit.register(shutil.rmtree, str(lend), True)
+    for path in found:
+        (lend / path.name).symlink_to(path)
+    return str(lend)
+
+
 def mock_python() -> Tuple[str, Dict[str, str]]:
-    """(interpreter, extra environment) able to run python-dbusmock with its templates."""
+    """(interpreter, extra environment) able to run python-dbusmock with its templates.
+
+    Tried in order: $LLTUNE_DBUSMOCK_PYTHON; this interpreter; /usr/bin/python3 as it is;
+    /usr/bin/python3 with this environment's (pure-Python) dbusmock package lent to it (it
+    has gi from python3-gi); the same plus this environment's dbus-python."""
     if "v" in _MOCK_PYTHON:
         return _MOCK_PYTHON["v"]
     candidates = []  # type: List[Tuple[str, Dict[str, str]]]
@@ -94,13 +116,14 @@ def mock_python() -> Tuple[str, Dict[str, str]]:
         candidates.append((sys.executable, {}))
         if Path("/usr/bin/python3").exists():
             candidates.append(("/usr/bin/python3", {}))
-            spec = importlib.util.find_spec("dbusmock")
-            if spec is not None and spec.origin:
-                # Lend this environment's (pure-Python) dbusmock to Debian's Python, which
-                # has gi and dbus from python3-gi/python3-dbus: only that one package.
-                lend = Path(tempfile.mkdtemp(prefix="lltune-dbusmock-path-"))
-                (lend / "dbusmock").symlink_to(Path(spec.origin).parent)
-                candidates.append(("/usr/bin/python3", {"PYTHONPATH": str(lend)}))
+            lent = _lend_packages(["dbusmock"])
+            if lent:
+                candidates.append(("/usr/bin/python3", {"PYTHONPATH": lent}))
+            # Without Debian's python3-dbus: lend this environment's dbus-python too (it
+            # works where both Pythons share the ABI; the probe below tells).
+            lent = _lend_packages(["dbusmock", "dbus", "_dbus_bindings", "_dbus_glib_bindings"])
+            if lent:
+                candidates.append(("/usr/bin/python3", {"PYTHONPATH": lent}))
     for python, env in candidates:
         if _works(python, env):
             _MOCK_PYTHON["v"] = (python, env)
