@@ -132,60 +132,61 @@ class RootReader(Reader):
             return canonical
         return self.root + canonical if canonical != "/" else self.root
 
-    def _resolve(self, path: str) -> str:
-        """Resolve links component by component inside the root (absolute targets re-rooted)."""
+    def _resolve(self, path: str, hops: int = 0) -> str:
+        """The link-free path inside the root: like the kernel's lookup under a chroot.
+
+        Parents are resolved first (and cached), so "a/link/.." means the parent of where
+        the link points; an absolute link target starts again at the root.
+        """
         if self.root == "/":
             return os.path.realpath(path)
+        if path in ("", "/"):
+            return "/"
         parent, name = posixpath.split(path)
-        resolved_parent = self._dir_cache.get(parent)
-        if resolved_parent is None:
-            resolved_parent = self._resolve_walk(parent)
-            self._dir_cache[parent] = resolved_parent
-        if not name:
+        resolved_parent = self._resolve_dir(parent, hops)
+        if name in ("", "."):
             return resolved_parent
-        return self._resolve_walk(posixpath.join(resolved_parent, name))
+        if name == "..":
+            return posixpath.dirname(resolved_parent)
+        candidate = posixpath.join(resolved_parent, name)
+        try:
+            info = os.lstat(self._host(candidate))
+        except OSError:
+            return candidate  # absent: the caller's open or listdir reports it
+        if not stat.S_ISLNK(info.st_mode):
+            return candidate
+        if hops >= _MAX_LINK_HOPS:
+            raise Missing(path, os.strerror(errno.ELOOP))
+        target = os.readlink(self._host(candidate))
+        return self._resolve(target if target.startswith("/") else
+                             resolved_parent + "/" + target, hops + 1)
 
-    def _resolve_walk(self, path: str) -> str:
-        pending = [part for part in path.split("/") if part]
-        done: List[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            candidate = "/" + "/".join(done + [part])
-            cached = self._dir_cache.get(candidate)
-            if cached is not None and pending:
-                done = [p for p in cached.split("/") if p]
-                continue
-            try:
-                info = os.lstat(self._host(candidate))
-            except OSError:
-                done.append(part)  # the caller's open() reports the error
-                continue
-            if not stat.S_ISLNK(info.st_mode):
-                done.append(part)
-                continue
-            hops += 1
-            if hops > _MAX_LINK_HOPS:
-                raise Missing(path, os.strerror(errno.ELOOP))
-            target = os.readlink(self._host(candidate))
-            if target.startswith("/"):
-                done = []
-            pending = [p for p in target.split("/") if p] + pending
-        return "/" + "/".join(done)
+    def _resolve_dir(self, path: str, hops: int) -> str:
+        resolved = self._dir_cache.get(path)
+        if resolved is None:
+            resolved = self._resolve(path, hops)
+            self._dir_cache[path] = resolved
+        return resolved
+
+    def _open(self, path: str) -> int:
+        """A read-only fd for `path`, never through a link that leaves the root."""
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if self.root == "/":
+            return os.open(path, flags)
+        parent, name = posixpath.split(path)
+        direct = posixpath.join(self._resolve_dir(parent, 0), name)
+        try:
+            # The parent is link-free; O_NOFOLLOW refuses a link in the last component,
+            # which is then resolved inside the root (sysfs attributes rarely are links).
+            return os.open(self._host(direct), flags | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EMLINK):
+                raise
+        return os.open(self._host(self._resolve(path)), flags | os.O_NOFOLLOW)
 
     def _read(self, path: str) -> str:
-        host_path = self._host(self._resolve(path)) if self.root != "/" else path
-        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-        if self.root != "/":
-            flags |= os.O_NOFOLLOW  # _resolve removed every link; one appearing now is a race
         try:
-            fd = os.open(host_path, flags | os.O_NONBLOCK)
+            fd = self._open(path)
         except OSError as exc:
             raise Missing(path, _errno_reason(exc)) from None
         try:
