@@ -129,6 +129,18 @@ def _wait_for(predicate, deadline: float, interval: float = 0.05):
         time.sleep(interval)
 
 
+def _project_files(root: Path) -> Optional[List[str]]:
+    """Paths (relative) of the files of the git work tree at root, or None if not one."""
+    if shutil.which("git") is None or not (root / ".git").exists():
+        return None
+    proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                           "--exclude-standard"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, timeout=60)
+    if proc.returncode != 0:
+        return None
+    return sorted({p for p in proc.stdout.decode().split("\0") if p})
+
+
 def missing_boot_tool() -> Optional[str]:
     """The first host tool needed to boot that is missing, as a one-line message."""
     try:
@@ -332,11 +344,28 @@ class Guest:
     # -- source and results ------------------------------------------------------------
 
     def sync_src(self) -> None:
-        """Copy the repository into the share (the guest's /mnt/rig/src), afresh."""
+        """Copy the repository into the share (the guest's /mnt/rig/src), afresh.
+
+        In a git work tree, the files git knows plus untracked ones it does not ignore (so
+        no virtualenvs, caches or benchmark trees); otherwise everything but SRC_IGNORE."""
         dest = self.share / "src"
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(str(self.src), str(dest), symlinks=True, ignore=SRC_IGNORE)
+        files = _project_files(self.src)
+        if files is None:
+            shutil.copytree(str(self.src), str(dest), symlinks=True, ignore=SRC_IGNORE)
+            return
+        dest.mkdir(parents=True)
+        for rel in files:
+            src = self.src / rel
+            if not (src.is_file() or src.is_symlink()):
+                continue  # deleted in the work tree but still in the index
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():
+                target.symlink_to(os.readlink(str(src)))
+            else:
+                shutil.copy2(str(src), str(target))
 
     @property
     def results(self) -> Path:
