@@ -111,7 +111,6 @@ def test_reboot_keeps_state_and_plays_grub(guest):
     token = uuid.uuid4().hex
     guest.run("echo %s > /root/rig-marker && sync" % token, timeout=60, check=True)
     guest.run("tuned-adm profile network-latency", timeout=600, check=True)
-    assert tuned_active(guest) == "network-latency"
     assert "skew_tick=1" in guest.tuned_boot_cmdline()
     old_boot = guest.ready["boot_id"]
     try:
