@@ -128,3 +128,43 @@ def test_missing_tool_message_names_the_tool(monkeypatch):
                             "(install it: apt-get install -y no-such)")
     else:
         raise AssertionError("no RigError")
+
+
+GUEST_CONFTEST = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {here!r})
+    exec(compile(open({conftest!r}).read(), {conftest!r}, "exec"))
+""")
+
+
+def _run_without_qemu(tmp_path, require):
+    """An inner pytest run of a guest test with the real conftest and no QEMU on PATH."""
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "conftest.py").write_text(GUEST_CONFTEST.format(
+        here=str(HERE), conftest=str(HERE / "conftest.py")))
+    (inner / "test_inner.py").write_text("def test_needs_guest(guest):\n    pass\n")
+    env = dict(os.environ, PATH="/nonexistent", LLTUNE_RIG_RESULTS=str(tmp_path / "r"))
+    env.pop("LLTUNE_RIG_REQUIRE", None)
+    if require:
+        env["LLTUNE_RIG_REQUIRE"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", str(inner)],
+        cwd=str(inner), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=120)
+    return proc.returncode, proc.stdout.decode(errors="replace")
+
+
+def test_no_qemu_skips_loudly(tmp_path):
+    rc, out = _run_without_qemu(tmp_path, require=False)
+    assert rc == 0, out
+    assert "1 skipped" in out, out
+    # The skip reason, the stderr banner and the warning all name what is missing.
+    assert out.count("SYSTEM TESTS NOT RUN") >= 2, out
+    assert "missing host tool 'qemu-system-x86_64'" in out, out
+
+
+def test_no_qemu_is_an_error_when_required(tmp_path):
+    rc, out = _run_without_qemu(tmp_path, require=True)
+    assert rc == 1, out
+    assert "LLTUNE_RIG_REQUIRE=1" in out and "1 error" in out, out
