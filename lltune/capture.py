@@ -54,7 +54,7 @@ def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str)
     members["probes.json"] = json.dumps(
         {"format": PROBES_FORMAT, "format_version": FORMAT_VERSION, "probes": recorder.probes},
         indent=1, sort_keys=True).encode()
-    members["snapshot.json"] = json.dumps(snapshot, indent=1).encode()
+    members["snapshot.json"] = json.dumps(snapshot, separators=(",", ":")).encode()
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

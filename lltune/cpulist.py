@@ -17,6 +17,10 @@ def parse_cpulist(text: str) -> List[int]:
     text = text.strip()
     if not text:
         return []
+    if text.isdigit():  # one CPU: most IRQ affinities
+        if int(text) >= MAX_CPUS:
+            raise ValueError("bad CPU %r" % text)
+        return [int(text)]
     cpus = set()
     for part in text.split(","):
         part = part.strip()
@@ -59,6 +63,10 @@ def parse_cpumask(text: str) -> List[int]:
         text = text[2:]
     if not text:
         raise ValueError("empty CPU mask")
+    if not text.strip("0,"):  # all zero: most RPS/XPS masks
+        if not all(1 <= len(word) <= 8 for word in text.split(",")):
+            raise ValueError("not a CPU mask: %r" % text)
+        return []
     words = text.split(",")
     if not all(_HEX_WORD.match(word) for word in words):
         raise ValueError("not a CPU mask: %r" % text)

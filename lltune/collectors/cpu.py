@@ -6,7 +6,7 @@ sysfs-devices-system-cpu); the *_list files appeared in 2.6.x and the older hex 
 """
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.collectors import ScanContext
 from lltune.collectors.host import cpuinfo_first_block
@@ -30,7 +30,6 @@ FLAGS_OF_INTEREST = (
 )
 
 _POLICY_FILES = {
-    "driver": "scaling_driver",
     "governor": "scaling_governor",
     "epp": "energy_performance_preference",
     "min_khz": "scaling_min_freq",
@@ -39,6 +38,9 @@ _POLICY_FILES = {
     "hw_max_khz": "cpuinfo_max_freq",
 }
 _INT_POLICY_FIELDS = ("min_khz", "max_khz", "hw_min_khz", "hw_max_khz")
+# The same for every policy of a host: read from the first one only.
+_DRIVER_FILES = {"driver": "scaling_driver", "available_governors": "scaling_available_governors",
+                 "available_epp": "energy_performance_available_preferences"}
 
 
 def cpu_ids(ctx: ScanContext) -> List[int]:
@@ -106,7 +108,9 @@ def l3_groups(ctx: ScanContext, ids: List[int]) -> List[Dict[str, Any]]:
     return groups
 
 
-def cpufreq_policies(ctx: ScanContext, ids: List[int]) -> List[Dict[str, Any]]:
+def cpufreq_policies(ctx: ScanContext, ids: List[int]
+                     ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+    """Each policy's CPUs and settings; and the directory of the first one."""
     root = CPU_ROOT + "/cpufreq"
     bases = ["%s/%s" % (root, name) for name in ctx.reader.listdir(root, [])
              if re.match(r"^policy\d+$", name)]
@@ -121,26 +125,41 @@ def cpufreq_policies(ctx: ScanContext, ids: List[int]) -> List[Dict[str, Any]]:
         for field, name in _POLICY_FILES.items():
             policy[field] = (ctx.int if field in _INT_POLICY_FIELDS else ctx.text)(
                 "%s/%s" % (base, name))
-        governors = ctx.text(base + "/scaling_available_governors")
-        policy["available_governors"] = governors.split() if governors else None
         policies.append(policy)
-    return policies
+    return policies, bases[0] if policies else None
 
 
-def cpuidle_states(ctx: ScanContext, cpu: int) -> Optional[List[Dict[str, Any]]]:
+def cpufreq_driver(ctx: ScanContext, base: Optional[str]) -> Dict[str, Any]:
+    """The driver and what it offers, from one policy (every policy has the same driver)."""
+    values: Dict[str, Any] = {field: None for field in _DRIVER_FILES}
+    if base:
+        for field, name in _DRIVER_FILES.items():
+            text = ctx.text("%s/%s" % (base, name))
+            values[field] = (text.split() if text and field != "driver" else text) or None
+    return values
+
+
+def cpuidle_states(ctx: ScanContext, cpu: int,
+                   template: Dict[Tuple[str, ...], List[Dict[str, Any]]]
+                   ) -> Optional[List[Dict[str, Any]]]:
+    """cpuidle states of one CPU. Names and exit latencies come from the driver's table,
+    the same for every CPU with the same states, so they are read once (`template`);
+    `disable` is per CPU."""
     base = "%s/cpu%d/cpuidle" % (CPU_ROOT, cpu)
     names = ctx.reader.listdir(base, None)
     if names is None:
         return None
+    key = tuple(sorted((n for n in names if re.match(r"^state\d+$", n)),
+                       key=lambda n: int(n[5:])))
+    if key not in template:
+        template[key] = [{"state": int(name[5:]),
+                          "name": ctx.text("%s/%s/name" % (base, name)),
+                          "latency_us": ctx.int("%s/%s/latency" % (base, name))}
+                         for name in key]
     states = []
-    for name in sorted((n for n in names if re.match(r"^state\d+$", n)), key=lambda n: int(n[5:])):
+    for name, known in zip(key, template[key]):
         disabled = ctx.int("%s/%s/disable" % (base, name))
-        states.append({
-            "state": int(name[5:]),
-            "name": ctx.text("%s/%s/name" % (base, name)),
-            "latency_us": ctx.int("%s/%s/latency" % (base, name)),
-            "disabled": None if disabled is None else disabled != 0,
-        })
+        states.append(dict(known, disabled=None if disabled is None else disabled != 0))
     return states
 
 
@@ -171,6 +190,14 @@ def core_types(ctx: ScanContext) -> Dict[int, str]:
     return types
 
 
+def sysfs_cpus(ctx: ScanContext, path: str) -> Optional[List[int]]:
+    """A cpulist file that 5.14 kernels print as "(null)" (padded) when the mask is unset."""
+    text = ctx.text(path)
+    if text is not None and text.startswith("(null)"):
+        return []
+    return ctx.cpus(path)
+
+
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     ids = cpu_ids(ctx)
     online = ctx.cpus(CPU_ROOT + "/online")
@@ -181,9 +208,13 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     nodes = node_of_cpus(ctx, ids)
     groups = l3_groups(ctx, [cpu for cpu in ids if cpu in online_set])
     l3_of = {cpu: group["id"] for group in groups for cpu in group["cpus"]}
-    policies = cpufreq_policies(ctx, ids)
+    policies, first_policy = cpufreq_policies(ctx, ids)
+    driver = cpufreq_driver(ctx, first_policy)
+    for policy in policies:  # what each policy may be set to (audit checks governors)
+        policy["available_governors"] = driver["available_governors"]
     policy_of = {cpu: policy for policy in policies for cpu in policy["cpus"]}
     types = core_types(ctx)
+    idle_tables: Dict[Tuple[str, ...], List[Dict[str, Any]]] = {}
     cpus = []
     for cpu in ids:
         entry: Dict[str, Any] = {"id": cpu, "online": cpu in online_set}
@@ -194,7 +225,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
         policy = policy_of.get(cpu)
         entry["cpufreq"] = None if policy is None else {
             key: policy[key] for key in ("governor", "epp", "min_khz", "max_khz")}
-        entry["cpuidle"] = cpuidle_states(ctx, cpu) if cpu in online_set else None
+        entry["cpuidle"] = cpuidle_states(ctx, cpu, idle_tables) if cpu in online_set else None
         cpus.append(entry)
     if not policies:
         ctx.note("cpu", CPU_ROOT + "/cpufreq", "no cpufreq policies (VM, or no driver loaded)")
@@ -218,15 +249,12 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
             "active": None if smt_active is None else smt_active == 1,
             "threads_per_core": max((len(c["siblings"] or [1]) for c in cpus), default=None),
         },
-        "isolated": {"sysfs": ctx.cpus(CPU_ROOT + "/isolated"),
+        "isolated": {"sysfs": sysfs_cpus(ctx, CPU_ROOT + "/isolated"),
                      "cmdline": cmdline_cpus(tokens, "isolcpus")},
-        "nohz_full": {"sysfs": ctx.cpus(CPU_ROOT + "/nohz_full"),
+        "nohz_full": {"sysfs": sysfs_cpus(ctx, CPU_ROOT + "/nohz_full"),
                       "cmdline": cmdline_cpus(tokens, "nohz_full")},
         "rcu_nocbs": {"cmdline": cmdline_cpus(tokens, "rcu_nocbs")},
-        "cpufreq": {
-            "driver": policies[0]["driver"] if policies else None,
-            "policies": policies,
-        },
+        "cpufreq": dict(driver, policies=policies),
         "boost": boost(ctx),
         "cpuidle": {
             "driver": ctx.text(CPU_ROOT + "/cpuidle/current_driver"),

@@ -36,17 +36,14 @@ def parse_interrupts(text: str) -> Tuple[List[int], List[Dict[str, Any]], Dict[s
             complete = False
             continue
         fields = rest.split()
-        counts: List[List[int]] = []
-        total = 0
-        used = 0
-        for cpu, word in zip(columns, fields):
-            if not word.isdigit():
-                break
-            used += 1
-            if word != "0":
-                value = int(word)
-                counts.append([cpu, value])
-                total += value
+        try:
+            values = list(map(int, fields[:ncols]))
+            used = len(values)
+        except ValueError:  # a short row: the counts stop at the first word that is not one
+            used = next(i for i, word in enumerate(fields[:ncols]) if not word.isdigit())
+            values = [int(word) for word in fields[:used]]
+        counts = [[cpu, value] for cpu, value in zip(columns, values) if value]
+        total = sum(values)
         description = fields[used:]
         if label.isdigit():
             if used < ncols:
@@ -102,14 +99,23 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     if text and not complete:
         ctx.note("irqs", "/proc/interrupts", "truncated or malformed rows were skipped")
     owners = pci_irq_owners(ctx)
+    device_nodes: Dict[str, Optional[int]] = {}
     per_cpu = {cpu: 0 for cpu in columns}
     for row in irqs:
         base = "/proc/irq/%d" % row["irq"]
         row["smp_affinity_list"] = ctx.cpus(base + "/smp_affinity_list")
         row["effective_affinity_list"] = ctx.cpus(base + "/effective_affinity_list")
-        node = ctx.int(base + "/node")
+        device = owners.get(row["irq"])
+        if device is not None:
+            # An MSI vector's descriptor is allocated on its device's node
+            # (kernel/irq/msi.c): one read per device instead of one per IRQ.
+            if device not in device_nodes:
+                device_nodes[device] = ctx.int("/sys/bus/pci/devices/%s/numa_node" % device)
+            node = device_nodes[device]
+        else:
+            node = ctx.int(base + "/node")
         row["node"] = node if node is not None and node >= 0 else None
-        row["device"] = owners.get(row["irq"])
+        row["device"] = device
         for cpu, count in row["counts"]:
             per_cpu[cpu] += count
     default = ctx.text("/proc/irq/default_smp_affinity")

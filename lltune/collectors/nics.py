@@ -178,8 +178,10 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     vlans = vlan_table(ctx)
     for ifname in names:
         path = ctx.reader.realpath("%s/%s" % (NET_ROOT, ifname))
+        if path is None or not path.startswith("/sys/devices/"):
+            continue  # not a netdev: bonding_masters is a plain file the bonding driver adds
         device_path = ctx.reader.realpath("%s/%s/device" % (NET_ROOT, ifname))
-        if path is None or path.startswith("/sys/devices/virtual/") or device_path is None:
+        if path.startswith("/sys/devices/virtual/") or device_path is None:
             virtual[ifname] = virtual_interface(ctx, ifname, vlans)
         else:
             nics.append(physical_nic(ctx, ifname, path, nodes))

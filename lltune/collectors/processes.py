@@ -5,11 +5,18 @@ spaces or parentheses itself, so fields are counted from the last ")". Field 9 i
 flags (PF_KTHREAD = 0x00200000, include/linux/sched.h); field 39 the CPU it last ran on.
 """
 
+import re
 from typing import Any, Dict, List, Optional
 
-from lltune.collectors import ScanContext, key_value_lines, to_cpus, to_int
+from lltune.collectors import ScanContext, to_cpus, to_int
 
 PF_KTHREAD = 0x00200000
+# Per-CPU kernel threads are created bound to the CPU their name carries and cannot be moved
+# (PF_NO_SETAFFINITY), so their affinity needs no /proc/<pid>/status read (a 256-CPU host
+# has about 1,500 of them). irq/N-... threads name an IRQ, not a CPU, and are not matched.
+_PER_CPU_KTHREAD = re.compile(r"^(?:ksoftirqd|migration|cpuhp|rcuc|ktimersoftd|ktimers|"
+                              r"idle_inject|watchdog|posixcputmr)/(\d+)$|"
+                              r"^kworker/(\d+):\d+H?(?:-.*)?$")
 
 
 def parse_stat(text: str) -> Optional[Dict[str, Any]]:
@@ -25,6 +32,18 @@ def parse_stat(text: str) -> Optional[Dict[str, Any]]:
             "last_cpu": to_int(fields[36])}
 
 
+def status_field(text: Optional[str], name: str) -> Optional[str]:
+    """One field of /proc/<pid>/status without parsing the other sixty."""
+    if not text:
+        return None
+    start = text.find("\n" + name + ":")
+    if start < 0:
+        return None
+    start += len(name) + 2
+    end = text.find("\n", start)
+    return text[start:end if end >= 0 else None].strip()
+
+
 def process_table(ctx: ScanContext) -> List[Dict[str, Any]]:
     def read():
         table = []
@@ -36,9 +55,12 @@ def process_table(ctx: ScanContext) -> List[Dict[str, Any]]:
             if entry is None:
                 continue  # exited between the listing and the read, or unreadable
             entry["pid"] = int(name)
-            if entry["kthread"]:
-                status = key_value_lines(ctx.reader.read("/proc/%s/status" % name, None))
-                entry["cpus_allowed"] = to_cpus(status.get("Cpus_allowed_list"))
+            per_cpu = _PER_CPU_KTHREAD.match(entry["comm"]) if entry["kthread"] else None
+            if per_cpu:
+                entry["cpus_allowed"] = [int(per_cpu.group(1) or per_cpu.group(2))]
+            elif entry["kthread"]:
+                entry["cpus_allowed"] = to_cpus(status_field(
+                    ctx.reader.read("/proc/%s/status" % name, None), "Cpus_allowed_list"))
             table.append(entry)
         return table
     return ctx.shared("processes", read)

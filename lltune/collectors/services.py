@@ -9,7 +9,6 @@ from typing import Any, Dict, List, Optional
 
 from lltune.collectors import ScanContext
 from lltune.collectors.processes import process_table, running_commands
-from lltune.dbusclient import SYSTEMD, TUNED, BusUnavailable, CallFailed, SystemBus
 from lltune.hostreader import Missing
 
 # unit -> (process name, why it matters on a low-latency host)
@@ -39,6 +38,9 @@ TUNED_VERSION_FILE = re.compile(r"^TUNED_VERSION_(MAJOR|MINOR|PATCH)\s*=\s*(\d+)
 
 
 def _units_over_dbus(names: List[str]) -> Dict[str, Any]:
+    # Imported here: asyncio costs an offline scan (--root, --from) 60 ms it never needs.
+    from lltune.dbusclient import SYSTEMD, BusUnavailable, CallFailed, SystemBus
+
     try:
         with SystemBus(timeout=3.0) as bus:
             rows = bus.call(*SYSTEMD, "ListUnitsByNames", "as", [names])[0]
@@ -85,6 +87,8 @@ def _units_from_files(ctx: ScanContext, names: List[str]) -> Dict[str, Any]:
 
 
 def _tuned_over_dbus() -> Dict[str, Any]:
+    from lltune.dbusclient import TUNED, BusUnavailable, CallFailed, SystemBus
+
     try:
         with SystemBus(timeout=3.0) as bus:
             active = bus.call(*TUNED, "active_profile")[0]

@@ -140,3 +140,12 @@ def test_symlink_loops_and_escapes_stay_inside_the_root(tree):
     snapshot = _clean_scan(tree)
     assert [n["name"] for n in snapshot["nics"]] == []
     assert snapshot["network"]["other_virtual"][0]["name"] == "escape0"
+
+
+def test_relative_links_at_the_top_of_the_tree(tree):
+    """/lib -> usr/lib, as every merged-/usr distribution has it."""
+    (tree / "usr/lib/systemd/system").mkdir(parents=True)
+    (tree / "usr/lib/systemd/system/tuned.service").write_text("[Unit]\n")
+    os.symlink("usr/lib", str(tree / "lib"))
+    snapshot = _clean_scan(tree)
+    assert snapshot["services"]["units"]["tuned.service"]["load"] == "loaded"

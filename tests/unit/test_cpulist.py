@@ -47,3 +47,9 @@ def test_format_forms_match_the_kernel():
 def test_list_and_mask_round_trip(cpus):
     assert parse_cpulist(format_cpulist(cpus)) == sorted(cpus)
     assert parse_cpumask(format_cpumask(cpus)) == sorted(cpus)
+
+
+@pytest.mark.parametrize("text", ["000000000", "0,,0", ",0", "0,"])
+def test_all_zero_masks_are_still_checked(text):
+    with pytest.raises(ValueError):
+        parse_cpumask(text)

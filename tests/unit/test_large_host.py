@@ -297,19 +297,15 @@ def test_capture_of_the_large_host_scans_the_same(snap, truth, tmp_path):
     assert stable(stored) == stable(captured)
 
 
-# ------------------------------------------------------------------ known scanner misreads
+# ------------------------------------------------------------------ kernel quirks
 
 
-@pytest.mark.xfail(strict=True, reason="scanner bug: /sys/class/net/bonding_masters (a file) "
-                   "is reported as a virtual interface (collectors/nics.py collect)")
 def test_bonding_masters_is_not_an_interface(snap, truth):
     names = {entry["name"] for kind in ("bonds", "vlans", "other_virtual")
              for entry in snap["network"][kind]}
     assert not names & set(truth["not_interfaces"])
 
 
-@pytest.mark.xfail(strict=True, reason="scanner bug: 5.14 prints an unset nohz_full mask as "
-                   "'(null)' padded to nr_cpu_ids; the scanner reports unknown, not [] "
-                   "(collectors/cpu.py collect, nohz_full sysfs)")
 def test_unset_nohz_full_reads_as_empty(snap):
+    """5.14 prints an unset nohz_full mask as "(null)" padded to nr_cpu_ids."""
     assert snap["cpu"]["nohz_full"]["sysfs"] == []
