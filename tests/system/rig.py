@@ -584,15 +584,17 @@ class Guest:
         return None
 
     def close(self, keep: Optional[bool] = None) -> None:
-        """Shut down (clean, or killed after the deadline), then delete the work directory
-        (overlay, share, console log) unless keep (default: $LLTUNE_RIG_KEEP=1). Console
-        logs of failed tests were already copied to the results directory."""
-        if self.running():
-            self.shutdown("poweroff")
+        """End the guest and delete its work directory (overlay, share, console log) unless
+        keep (default: $LLTUNE_RIG_KEEP=1). The overlay is thrown away, so QEMU is simply
+        killed; a kept guest is shut down cleanly first. Console logs of failed tests were
+        already copied to the results directory."""
         if keep is None:
             keep = os.environ.get("LLTUNE_RIG_KEEP") == "1"
         if keep:
+            if self.running():
+                self.shutdown("poweroff")
             (self.workdir / "KEEP").write_text("kept by LLTUNE_RIG_KEEP=1\n")
             _log("kept the guest's work directory %s" % self.workdir)
         else:
+            self._hard_stop()
             shutil.rmtree(self.workdir, ignore_errors=True)

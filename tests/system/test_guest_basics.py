@@ -32,9 +32,15 @@ def test_guest_boots(guest):
         pytest.fail("the guest's systemd state is %s; failed units:\n%s" % (lines[2], failed))
 
 
-def test_tuned_is_running(guest):
+@pytest.fixture(scope="module")
+def active_profile(guest):
+    """What `tuned-adm active` says (each call costs TCG 5-7 s: asked once per module)."""
+    return tuned_active(guest)
+
+
+def test_tuned_is_running(guest, active_profile):
     assert guest.run("systemctl is-active tuned", timeout=60).stdout.strip() == "active"
-    assert tuned_active(guest)
+    assert active_profile
 
 
 def test_guest_topology(guest):
@@ -100,8 +106,8 @@ def test_scan_nics(snapshot):
         assert nic["numa_node"] in (None, 0), nic
 
 
-def test_scan_tuned_profile_matches_tuned_adm(guest, snapshot):
-    assert snapshot["services"]["tuned"]["active_profile"] == tuned_active(guest)
+def test_scan_tuned_profile_matches_tuned_adm(snapshot, active_profile):
+    assert snapshot["services"]["tuned"]["active_profile"] == active_profile
 
 
 def test_reboot_keeps_state_and_plays_grub(guest):
