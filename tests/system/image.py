@@ -31,6 +31,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -221,6 +222,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _mounts_under(path: Path) -> List[str]:
+    """Mount points at or below path (mmdebstrap mounts /proc, /sys, /dev/pts in the tree
+    while it builds; a builder killed with SIGKILL can leave them)."""
+    prefix = str(path.resolve()) + "/"
+    found = []
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                point = line.split()[1].replace("\\040", " ")
+                if (point + "/").startswith(prefix):
+                    found.append(point)
+    except OSError:
+        pass
+    return found
+
+
+def _safe_rmtree(path: Path) -> None:
+    """rmtree that never descends into a mount (that could be the host's /dev or /sys)."""
+    mounted = _mounts_under(path)
+    if mounted:
+        _log("not deleting %s: still mounted inside it: %s (unmount them, then delete it)"
+             % (path, ", ".join(mounted)))
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _remove_stale_temps(images: Path) -> None:
     """Delete build directories left by interrupted builds (their builder is gone)."""
     for tmp in images.glob(".tmp-*"):
@@ -229,7 +256,7 @@ def _remove_stale_temps(images: Path) -> None:
         except (IndexError, ValueError):
             pid = -1
         if pid <= 0 or not _pid_alive(pid):
-            shutil.rmtree(tmp, ignore_errors=True)
+            _safe_rmtree(tmp)
 
 
 def _prune(images: Path, keep: str, spare: int = 2) -> None:
@@ -246,18 +273,35 @@ def _log(msg: str) -> None:
     sys.stderr.flush()
 
 
+def _stop_child(proc: subprocess.Popen) -> None:
+    """SIGTERM (mmdebstrap then unmounts what it mounted in the tree), SIGKILL after 120 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _run(cmd: List[str], log, timeout: int) -> None:
     log.write("$ %s\n" % " ".join(cmd))
     log.flush()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
     try:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        returncode = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _stop_child(proc)
         raise RigError("%s timed out after %d s (log: %s)"
                        % (cmd[0], timeout, log.name)) from None
-    if proc.returncode != 0:
+    except BaseException:  # Ctrl-C, or SIGTERM (main() makes it SystemExit)
+        _stop_child(proc)
+        raise
+    if returncode != 0:
         raise RigError("%s failed with exit code %d (log: %s)"
-                       % (cmd[0], proc.returncode, log.name))
+                       % (cmd[0], returncode, log.name))
 
 
 def _customise(root: Path, recipe: dict) -> None:
@@ -320,7 +364,7 @@ def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
             return final
         _remove_stale_temps(images)
         tmp = images / (".tmp-%s-%d" % (key[:16], os.getpid()))
-        shutil.rmtree(tmp, ignore_errors=True)
+        _safe_rmtree(tmp)
         tmp.mkdir()
         root = tmp / "rootfs"
         started = time.monotonic()
@@ -342,14 +386,14 @@ def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
                 shutil.copyfile(str(_boot_file(root, "initrd.img")), str(tmp / "initrd.img"))
                 _run([_which("mkfs.ext4"), "-q", "-F", "-L", "lltune-root", "-d", str(root),
                       str(tmp / "base.raw"), recipe["image_size"]], log, timeout=900)
-            shutil.rmtree(root)
+            _safe_rmtree(root)
             # recipe.json last: Image.complete() requires it.
             (tmp / "recipe.json").write_text(json.dumps(recipe, indent=1, sort_keys=True))
             if final.dir.exists():
                 shutil.rmtree(final.dir)
             os.rename(str(tmp), str(final.dir))
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _safe_rmtree(tmp)
             raise
         _log("built %s in %.0f s" % (final.dir, time.monotonic() - started))
         _prune(images, key)
@@ -361,6 +405,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("command", choices=["build", "path", "key", "clean"])
     ap.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = ap.parse_args(argv)
+    # A terminated build cleans up like an interrupted one (stops mmdebstrap, removes the
+    # temporary directory) instead of dying on the spot.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.command == "key":
             print(recipe_key())
@@ -371,7 +418,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return 1
             print(img.dir)
         elif args.command == "clean":
-            shutil.rmtree(cache_dir() / "images", ignore_errors=True)
+            _safe_rmtree(cache_dir() / "images")
         else:
             print(build(force=args.force).dir)
     except RigError as exc:
