@@ -60,6 +60,13 @@ def test_guest_topology(guest):
             (line.split() for line in res.stdout.splitlines())}
     assert set(nics) == VIRTIO_MACS | {E1000E_MAC}, res
     assert nics[E1000E_MAC][1] == "e1000e"
+    # What the e1000e is there for: a PTP hardware clock, interrupt coalescing, pause.
+    e1000e = nics[E1000E_MAC][0]
+    res = guest.run("ethtool -T {0}; ethtool -c {0}; ethtool -a {0}".format(e1000e),
+                    timeout=60, check=True)
+    assert re.search(r"PTP Hardware Clock: \d+", res.stdout), res
+    assert re.search(r"rx-usecs:\s+\d+", res.stdout), res
+    assert "Autonegotiate:" in res.stdout, res
     for mac in VIRTIO_MACS:
         name, driver = nics[mac]
         assert driver == "virtio_net"
