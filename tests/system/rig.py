@@ -189,9 +189,10 @@ def _kvm_probe(img: "image_mod.Image", workdir: Path, deadline: float = 15.0) ->
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
     log = workdir / "kvm-probe.log"
-    cmd = ["timeout", "-k", "2", str(int(deadline)), _tool(QEMU),
+    cmd = [_tool("timeout"), "-k", "2", str(int(deadline)), _tool(QEMU),
            "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-smp", "2", "-m", "512",
-           "-nodefaults", "-display", "none", "-no-reboot", "-serial", "file:%s" % log,
+           "-nodefaults", "-display", "none", "-no-reboot",
+           "-chardev", "file,id=con,path=%s" % _qopt(log), "-serial", "chardev:con",
            "-kernel", str(img.kernel), "-append", "console=ttyS0 panic=-1 root=/dev/rig-none"]
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -246,6 +247,11 @@ def _remove_stale_workdirs(base: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
         except PermissionError:
             pass
+
+
+def _qopt(value) -> str:
+    """A value inside a QEMU -option list: commas are doubled."""
+    return str(value).replace(",", ",,")
 
 
 def _tool(name: str) -> str:
@@ -388,13 +394,14 @@ class Guest:
             "-numa", "node,nodeid=0,cpus=0-1,memdev=m0",
             "-numa", "node,nodeid=1,cpus=2-3,memdev=m1",
             "-nodefaults", "-display", "none", "-no-reboot",
-            "-chardev", "file,id=con,path=%s,append=on" % self.console_log,
+            "-chardev", "file,id=con,path=%s,append=on" % _qopt(self.console_log),
             "-serial", "chardev:con",
             "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", append,
             # writeback (not unsafe): guest flushes reach the host file, so a hard kill
             # loses what a power cut would, no more.
-            "-drive", "file=%s,if=virtio,format=qcow2,cache=writeback" % self.overlay,
-            "-virtfs", "local,path=%s,mount_tag=rig,security_model=none,id=rig" % self.share,
+            "-drive", "file=%s,if=virtio,format=qcow2,cache=writeback" % _qopt(self.overlay),
+            "-virtfs", "local,path=%s,mount_tag=rig,security_model=none,id=rig"
+            % _qopt(self.share),
         ]
         for i, (tap, mac) in enumerate(self.NICS):
             argv += ["-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no,queues=4"
@@ -407,11 +414,12 @@ class Guest:
         return argv
 
     def _spawn(self, append: str) -> None:
-        taps = "".join("ip tuntap add mode tap multi_queue name %s && ip link set %s up && "
-                       % (tap, tap) for tap, _ in self.NICS)
-        script = ("ip link set lo up && %sexec timeout -k 10 %d %s"
-                  % (taps, QEMU_LIFETIME, " ".join(shlex.quote(a) for a in
-                                                   self.qemu_argv(append))))
+        ip = shlex.quote(_tool("ip"))
+        taps = "".join("%s tuntap add mode tap multi_queue name %s && %s link set %s up && "
+                       % (ip, tap, ip, tap) for tap, _ in self.NICS)
+        script = ("%s link set lo up && %sexec %s -k 10 %d %s"
+                  % (ip, taps, shlex.quote(_tool("timeout")), QEMU_LIFETIME,
+                     " ".join(shlex.quote(a) for a in self.qemu_argv(append))))
         with open(self.qemu_log, "ab") as qlog:
             # A new session: kill() takes out the whole group (timeout + qemu) at once.
             self.proc = subprocess.Popen([_tool("unshare"), "-n", "sh", "-c", script],
