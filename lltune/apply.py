@@ -6,6 +6,7 @@ lltune's units. Any failure puts back the previous profile and files before exit
 Nothing here decides *what* to set: that is the plan and the renderer, pure functions.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -216,12 +217,16 @@ def _verify_passed(log: str) -> Tuple[bool, List[str]]:
 
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
           bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
-          keep: int = backup.DEFAULT_KEEP, timeout: float = TUNED_APPLY_TIMEOUT) -> Outcome:
-    """Apply `config` through tuned; on failure leave the host as it was."""
+          keep: int = backup.DEFAULT_KEEP, timeout: float = TUNED_APPLY_TIMEOUT,
+          lock: bool = True) -> Outcome:
+    """Apply `config` through tuned; on failure leave the host as it was.
+
+    lock=False: the caller already holds /run/lltune.lock (the CLI takes it before it reads
+    the host, so no other apply changes the host between the snapshot and the switch)."""
     require_root()
     step = Step(8, quiet)
     step("lock %s" % LOCK_FILE)
-    with Lock(root), bus_factory() as bus:
+    with (Lock(root) if lock else contextlib.nullcontext()), bus_factory() as bus:
         tuned, systemd = Tuned(bus, timeout), Systemd(bus)
         step("ask tuned what it can do and what it runs now")
         rendered = render(config, snapshot, tuned.plugins())

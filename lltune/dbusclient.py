@@ -92,12 +92,15 @@ class SystemBus:
 
     def call(self, destination: str, path: str, interface: str, member: str,
              signature: str = "", body: Sequence[Any] = (),
-             timeout: Optional[float] = None) -> List[Any]:
-        """One method call; the reply's body as a list."""
+             timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
+        """One method call; the reply's body as a list. autostart=False: a service that is
+        not running stays so (D-Bus activation would otherwise start it)."""
         from dbus_next import Message, MessageType
+        from dbus_next.constants import MessageFlag
 
         message = Message(destination=destination, path=path, interface=interface,
-                          member=member, signature=signature, body=list(body))
+                          member=member, signature=signature, body=list(body),
+                          flags=MessageFlag.NONE if autostart else MessageFlag.NO_AUTOSTART)
         reply = self.run(self.bus.call(message), timeout)
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body else ""

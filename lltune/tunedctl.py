@@ -31,7 +31,9 @@ class Tuned:
     def _call(self, member: str, signature: str = "", body: Tuple[Any, ...] = (),
               timeout: Optional[float] = None) -> Any:
         try:
-            reply = self.bus.call(*TUNED, member, signature, body, timeout=timeout)
+            # Never start tuned by calling it: a stopped tuned is the admin's decision.
+            reply = self.bus.call(*TUNED, member, signature, body, timeout=timeout,
+                                  autostart=False)
         except CallFailed as exc:
             if "ServiceUnknown" in exc.error_name or "NameHasNoOwner" in exc.error_name:
                 raise EnvironmentProblem("tuned is not running (com.redhat.tuned is not on "
@@ -83,6 +85,7 @@ class Tuned:
 
     async def _switch(self, profile: str, timeout: float, start_after: bool) -> None:
         from dbus_next import Message, MessageType
+        from dbus_next.constants import MessageFlag
 
         bus = self.bus.bus
         loop = asyncio.get_event_loop()
@@ -108,7 +111,8 @@ class Tuned:
                                        member="AddMatch", signature="s", body=[rule]))
             reply = await bus.call(Message(destination=TUNED[0], path=TUNED[1],
                                            interface=TUNED[2], member="switch_profile",
-                                           signature="s", body=[profile]))
+                                           signature="s", body=[profile],
+                                           flags=MessageFlag.NO_AUTOSTART))
             if reply.message_type == MessageType.ERROR:
                 raise TunedError("tuned switch_profile failed: %s: %s"
                                  % (reply.error_name, reply.body[0] if reply.body else ""))
@@ -117,7 +121,8 @@ class Tuned:
                 raise TunedError("tuned refused profile %s: %s" % (profile, message))
             if start_after:
                 started = await bus.call(Message(destination=TUNED[0], path=TUNED[1],
-                                                 interface=TUNED[2], member="start"))
+                                                 interface=TUNED[2], member="start",
+                                                 flags=MessageFlag.NO_AUTOSTART))
                 if started.message_type == MessageType.ERROR or not started.body[0]:
                     raise TunedError("tuned loaded %s but would not start it" % profile)
             try:

@@ -29,6 +29,12 @@ def _audit_errors(config: Config, snapshot: Dict[str, Any]) -> int:
     return len(errors)
 
 
+def _audit_failed(args: argparse.Namespace) -> int:
+    print("lltune apply: audit found errors; nothing was planned or changed "
+          "(`lltune audit -c %s` for all findings)" % args.config, file=sys.stderr)
+    return EXIT_FINDINGS
+
+
 def _plugins_for_plan() -> Optional[Dict[str, Dict[str, str]]]:
     """The running tuned's plugins when it answers (as root), else None: tuned 2.20's set."""
     if os.geteuid() != 0:
@@ -54,23 +60,28 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.snapshot and not args.plan:
         raise InputError("--snapshot works with --plan only: apply reads the live host")
     config = load(args.config)
-    if args.snapshot:
-        from lltune.snapshot import load as load_snapshot
-        snapshot = load_snapshot(args.snapshot)
-    else:
-        snapshot = _live_snapshot(config)
-    if _audit_errors(config, snapshot):
-        print("lltune apply: audit found errors; nothing was planned or changed "
-              "(`lltune audit -c %s` for all findings)" % args.config, file=sys.stderr)
-        return EXIT_FINDINGS
     if args.plan:
+        if args.snapshot:
+            from lltune.snapshot import load as load_snapshot
+            snapshot = load_snapshot(args.snapshot)
+        else:
+            snapshot = _live_snapshot(config)
+        if _audit_errors(config, snapshot):
+            return _audit_failed(args)
         rendered = render.render(config, snapshot, _plugins_for_plan())
         bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
         sys.stdout.write(markdown)
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
-    outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
-                          timeout=args.timeout)
+    apply.require_root()
+    # Locked before the host is read: no other apply may change it between the snapshot
+    # this plan is made from and tuned's switch.
+    with apply.Lock():
+        snapshot = _live_snapshot(config)
+        if _audit_errors(config, snapshot):
+            return _audit_failed(args)
+        outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
+                              timeout=args.timeout, lock=False)
     print(outcome.message)
     for note in outcome.details:
         print("note: %s" % note)

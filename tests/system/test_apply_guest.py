@@ -1,0 +1,385 @@
+"""The product, proven in the guest: lltune installed from its RPM, then scan -> gen-config ->
+audit -> apply --plan -> apply -> reboot with tuned's cmdline -> verify -> rollback -> reboot,
+the faults, and `rpm -e`. Real tuned 2.20, systemd and D-Bus; nothing here touches the host.
+
+The tests run in file order and share the guest's state through the `flow` fixture; each
+says what it leaves behind.
+"""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "/root/lltune.yaml"
+VIRTIO_MAC = "52:54:00:4c:4c:01"
+E1000E_MAC = "52:54:00:4c:4c:03"
+APPLY_TIMEOUT = 900
+STATE = "python3 /mnt/rig/src/tests/system/guest_state.py"
+SITELIB_PTH = "/usr/lib/python3/dist-packages/lltune-rpm-sitelib.pth"
+
+
+def run(guest, cmd, timeout=300, check=True):
+    return guest.run(cmd, timeout=timeout, check=check)
+
+
+def lltune(guest, args, timeout=600):
+    """The installed lltune (/usr/bin/lltune from the RPM), not the source tree."""
+    return guest.run("lltune %s" % args, timeout=timeout)
+
+
+def state(guest):
+    return json.loads(run(guest, STATE, timeout=300).stdout)
+
+
+def active(guest):
+    out = run(guest, "tuned-adm active", timeout=120).stdout
+    match = re.search(r"Current active profile: (.*)", out)
+    return match.group(1).strip() if match else None
+
+
+def cmdline(guest):
+    return run(guest, "cat /proc/cmdline", timeout=60).stdout.split()
+
+
+@pytest.fixture(scope="module")
+def rpm(guest):
+    """Build the RPM on the host (as CI does) and hand it to the guest through the share."""
+    done = subprocess.run(["make", "-s", "rpm"], cwd=str(REPO), capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    packages = sorted((REPO / "dist").glob("lltune-*.noarch.rpm"))
+    assert packages, "make rpm left no noarch package in dist/"
+    target = guest.share / "pkg"
+    target.mkdir(exist_ok=True)
+    (target / "lltune.noarch.rpm").write_bytes(packages[-1].read_bytes())
+    return "/mnt/rig/pkg/lltune.noarch.rpm"
+
+
+@pytest.fixture(scope="module")
+def flow(guest, rpm):
+    """Install the RPM for real (scriptlets run under systemd), then share state."""
+    run(guest, "mkdir -p /var/lib/rpm && rpm --initdb")
+    res = run(guest, "rpm -ivh --nodeps %s" % rpm, timeout=600, check=False)
+    assert res.rc == 0, res
+    # Debian's python3 does not search RHEL's site-packages: point it there, without bending
+    # the RHEL layout the RPM installed.
+    run(guest, "python3 -c 'import sys; print(\"/usr/lib/python%d.%d/site-packages\" % "
+               "sys.version_info[:2])' > " + SITELIB_PTH)
+    return {"previous_profile": active(guest), "boot_cmdline": cmdline(guest)}
+
+
+# ---------------------------------------------------------------- issue 6: the package
+
+
+def test_rpm_installs_where_rhel_expects(guest, flow):
+    files = run(guest, "rpm -ql lltune").stdout.split()
+    for path in ("/usr/bin/lltune", "/usr/lib/tuned/lltune/tuned.conf",
+                 "/usr/lib/tuned/lltune/lltune-hook.sh", "/usr/libexec/lltune/lltune-hook",
+                 "/usr/libexec/lltune/lltune-verify", "/usr/lib/systemd/system/"
+                 "lltune-verify.service", "/usr/lib/systemd/system/lltune-verify.timer",
+                 "/var/lib/lltune", "/etc/lltune"):
+        assert path in files, path
+    assert run(guest, "stat -c %a /var/lib/lltune").stdout.strip() == "700"
+    assert "lltune" in run(guest, "tuned-adm list", timeout=120).stdout.split()
+    status = run(guest, "systemctl status lltune-verify.timer lltune-verify.service "
+                        "--no-pager", check=False)
+    assert "Loaded: loaded (/usr/lib/systemd/system/lltune-verify.timer" in status.stdout
+    assert run(guest, "lltune --version").stdout.strip().startswith("lltune ")
+    assert not run(guest, "grep -rl -e /var/lib/lltune/backups -e .lltune/backups "
+                          "/usr/lib/tuned/lltune /usr/lib/systemd/system/lltune-verify.* "
+                          "/usr/libexec/lltune", check=False).stdout.strip()
+
+
+def test_base_profile_alone_is_useful(guest, flow):
+    """`tuned-adm profile lltune` with the shipped base profile only (no host profile)."""
+    run(guest, "tuned-adm profile lltune", timeout=APPLY_TIMEOUT)
+    try:
+        assert active(guest) == "lltune"
+        assert run(guest, "cat /proc/sys/vm/stat_interval").stdout.strip() == "10"
+        assert run(guest, "cat /sys/kernel/mm/ksm/run").stdout.strip() == "0"
+        assert "[never]" in run(guest, "cat /sys/kernel/mm/transparent_hugepage/enabled"
+                                ).stdout
+        res = run(guest, "tuned-adm verify", timeout=300, check=False)
+        assert res.rc == 0, res
+    finally:
+        run(guest, "tuned-adm profile %s" % flow["previous_profile"], timeout=APPLY_TIMEOUT)
+
+
+# ---------------------------------------------------------------- issue 5: the flow
+
+
+def test_scan_gen_config_audit(guest, flow):
+    snapshot = json.loads(lltune(guest, "scan --format json -o - -q").stdout)
+    by_mac = {nic["mac"]: nic for nic in snapshot["nics"]}
+    flow["virtio"] = by_mac[VIRTIO_MAC]["name"]
+    flow["e1000e"] = by_mac[E1000E_MAC]["name"]
+    res = lltune(guest, "gen-config --preset low-latency -o /root/generated.yaml")
+    assert res.rc == 0, res
+    # The generated config, plus NIC settings the guest's emulated NICs can show.
+    edit = """
+import yaml
+config = yaml.safe_load(open("/root/generated.yaml"))
+config.setdefault("network", {})["interfaces"] = [
+    {"match": {"mac": "%(virtio_mac)s"}, "role": "latency", "channels": {"combined": 2},
+     "offloads": {"gro": False}, "irq_cpus": config["cpu"]["housekeeping"]},
+    {"match": {"mac": "%(e1000e_mac)s"}, "role": "other", "coalesce": {"rx-usecs": 10},
+     "rings": {"rx": 512}},
+]
+config["memory"]["swap"] = "off"
+config["limits"] = [{"domain": "@lltune-test", "memlock": "unlimited", "rtprio": 90}]
+yaml.safe_dump(config, open("%(config)s", "w"), sort_keys=False)
+""" % {"virtio_mac": VIRTIO_MAC, "e1000e_mac": E1000E_MAC, "config": CONFIG}
+    res = guest.run("python3 -", stdin=edit, timeout=120)
+    assert res.rc == 0, res
+    config = json.loads(run(guest, "python3 -c 'import json,yaml; print(json.dumps("
+                                   "yaml.safe_load(open(\"%s\"))))'" % CONFIG).stdout)
+    flow["isolated"] = config["cpu"]["isolated"]
+    flow["housekeeping"] = config["cpu"]["housekeeping"]
+    assert flow["isolated"], "gen-config isolated some CPUs on a 4-CPU guest"
+    res = lltune(guest, "audit -c %s" % CONFIG)
+    assert res.rc == 0, res
+
+
+def test_plan_changes_nothing(guest, flow):
+    before = state(guest)
+    res = lltune(guest, "apply --plan -c %s" % CONFIG)
+    assert res.rc == 0, res
+    assert "plan bundle: /var/lib/lltune/backups/" in res.stdout
+    after = state(guest)
+    assert before == after
+    flow["pre_apply"] = before
+
+
+def test_apply(guest, flow):
+    res = lltune(guest, "apply -c %s" % CONFIG, timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+    assert "applied: tuned runs lltune" in res.stdout and "reboot" in res.stdout
+    assert active(guest) == "lltune"
+    check_runtime_settings(guest, flow)
+    res = run(guest, "tuned-adm verify -i", timeout=300, check=False)
+    assert res.rc == 0, res
+    res = lltune(guest, "verify")
+    assert res.rc == 0, res
+    assert "pending-reboot" in res.stdout, "cmdline changes wait for the reboot"
+
+
+def check_runtime_settings(guest, flow):
+    now = state(guest)
+    assert now["sysctl"]["vm/stat_interval"] == "10"
+    assert now["sysctl"]["kernel/sched_rt_runtime_us"] == "-1"
+    assert now["sysctl"]["kernel/numa_balancing"] == "0"
+    assert "[never]" in now["sysfs"]["/sys/kernel/mm/transparent_hugepage/enabled"]
+    assert now["sysfs"]["/sys/kernel/mm/ksm/run"] == "0"
+    assert now["swaps"].count("\n") == 0, "swap is off"
+    virtio, e1000e = now["nics"][flow["virtio"]], now["nics"][flow["e1000e"]]
+    assert re.search(r"Current hardware settings:.*?Combined:\s+2", virtio["-l"], re.S)
+    assert re.search(r"generic-receive-offload: off", virtio["-k"])
+    assert re.search(r"rx-usecs:\s+10\b", e1000e["-c"]), e1000e["-c"]
+    assert re.search(r"Current hardware settings:\s+RX:\s+512", e1000e["-g"]), e1000e["-g"]
+    house = parse_list(flow["housekeeping"])
+    queue_irqs = run(guest, "grep -E '%s-(input|output)' /proc/interrupts | cut -d: -f1"
+                     % virtio_prefix(guest, flow["virtio"])).stdout.split()
+    assert queue_irqs
+    for irq in queue_irqs:
+        assert set(parse_list(now["irqs"][irq])) <= set(house), (irq, now["irqs"][irq])
+    mask = int(now["sysfs"]["/sys/devices/virtual/workqueue/cpumask"].replace(",", ""), 16)
+    assert mask == sum(1 << cpu for cpu in house)
+    assert run(guest, "cat /etc/security/limits.d/99-lltune.conf").stdout.count(
+        "@lltune-test") == 2
+
+
+def virtio_prefix(guest, ifname):
+    """virtio NICs name their IRQs after the virtio device (virtio1-input.0), not the netdev."""
+    return Path(run(guest, "readlink -f /sys/class/net/%s/device" % ifname).stdout.strip()).name
+
+
+def parse_list(text):
+    cpus = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus += range(int(first), int(last or first) + 1)
+    return cpus
+
+
+def test_second_apply_changes_nothing(guest, flow):
+    before = run(guest, "stat -c %Y /etc/tuned/lltune/tuned.conf; ls /var/lib/lltune/backups"
+                 ).stdout
+    res = lltune(guest, "apply -c %s" % CONFIG, timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+    assert "no change" in res.stdout
+    assert run(guest, "stat -c %Y /etc/tuned/lltune/tuned.conf; ls /var/lib/lltune/backups"
+               ).stdout == before
+
+
+def test_reboot_with_tuned_cmdline(guest, flow):
+    guest.reboot(cmdline_from_bootcmdline=True)
+    tokens = cmdline(guest)
+    isolated = flow["isolated"]
+    assert "isolcpus=managed_irq,domain,%s" % isolated in tokens, tokens
+    assert "nohz_full=%s" % isolated in tokens and "rcu_nocbs=%s" % isolated in tokens
+    assert run(guest, "cat /sys/devices/system/cpu/isolated").stdout.strip() == isolated
+    assert active(guest) == "lltune"
+    check_runtime_settings(guest, flow)
+    res = lltune(guest, "verify --format json")
+    assert res.rc == 0, res
+    report = json.loads(res.stdout)
+    assert report["booted_since_apply"] and report["drift"] == []
+    assert any(row["knob"] == "kernel.cmdline.isolcpus" and row["status"] == "ok"
+               for row in report["knobs"])
+    res = run(guest, "systemctl is-enabled lltune-verify.timer; journalctl -b -t lltune "
+                     "--no-pager | tail -5", check=False)
+    assert res.stdout.startswith("enabled"), res
+    assert "verify: ok" in res.stdout, "the boot-time verify logged to the journal"
+
+
+def test_rollback(guest, flow):
+    res = lltune(guest, "rollback", timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+    assert "reboot" in res.stdout
+    assert active(guest) == flow["previous_profile"]
+    after = state(guest)
+    before = flow["pre_apply"]
+    # /var and the bundle aside, everything lltune and tuned changed is back.
+    assert after["etc"] == before["etc"], sorted(
+        k for k in set(after["etc"]) | set(before["etc"])
+        if after["etc"].get(k) != before["etc"].get(k))
+    for key in ("sysctl", "sysfs", "swaps", "active_profile"):
+        assert after[key] == before[key], key
+    for name in (flow["virtio"], flow["e1000e"]):
+        for flag in ("-k", "-c", "-l", "-g"):
+            assert after["nics"][name][flag] == before["nics"][name][flag], (name, flag)
+    guest.reboot(cmdline_from_bootcmdline=True)
+    assert not any(t.startswith(("isolcpus=", "nohz_full=")) for t in cmdline(guest))
+    assert run(guest, "cat /sys/devices/system/cpu/isolated").stdout.strip() == ""
+
+
+# ---------------------------------------------------------------- faults
+
+
+def fresh_backups(guest):
+    return set(run(guest, "ls /var/lib/lltune/backups").stdout.split())
+
+
+def test_fault_tuned_stopped(guest, flow):
+    run(guest, "systemctl stop tuned", timeout=300)
+    try:
+        etc = state(guest)["etc"]
+        backups = fresh_backups(guest)
+        res = lltune(guest, "apply -c %s" % CONFIG)
+        assert res.rc == 3, res
+        assert "tuned is not running" in res.stderr and res.stderr.count("\n") <= 2
+        assert state(guest)["etc"] == etc and fresh_backups(guest) == backups
+    finally:
+        run(guest, "systemctl start tuned", timeout=300)
+
+
+def test_fault_profile_rejected(guest, flow):
+    """tuned's realtime profile asserts that isolated_cores is set; with the line gone from
+    realtime-variables.conf tuned refuses to load lltune's profile built on it, and lltune
+    puts the old profile and its files back."""
+    run(guest, "cp /etc/tuned/realtime-variables.conf /root/rtv.bak && "
+               "sed -i '/^isolated_cores=/d' /etc/tuned/realtime-variables.conf && "
+               "cp %s /root/realtime.yaml && python3 - <<'EOF'\n"
+               "import yaml\nc = yaml.safe_load(open('/root/realtime.yaml'))\n"
+               "c.setdefault('tuned', {})['base_profile'] = 'realtime'\n"
+               "yaml.safe_dump(c, open('/root/realtime.yaml', 'w'))\nEOF" % CONFIG)
+    try:
+        etc = state(guest)["etc"]
+        res = lltune(guest, "apply -c /root/realtime.yaml", timeout=APPLY_TIMEOUT)
+        assert res.rc == 1, res
+        assert "previous profile" in res.stderr and "isolated_cores" in res.stderr, res
+        assert active(guest) == flow["previous_profile"]
+        now = state(guest)["etc"]
+        changed = sorted(k for k in set(now) | set(etc) if now.get(k) != etc.get(k))
+        assert changed == [], changed
+    finally:
+        run(guest, "cp /root/rtv.bak /etc/tuned/realtime-variables.conf")
+
+
+def test_fault_two_applies_at_once(guest, flow):
+    res = run(guest, "(lltune apply -q -c {0} >/root/a1.out 2>&1; echo $? >/root/a1.rc) & "
+                     "(lltune apply -q -c {0} >/root/a2.out 2>&1; echo $? >/root/a2.rc) & "
+                     "wait; cat /root/a1.rc /root/a2.rc /root/a1.out /root/a2.out"
+              .format(CONFIG), timeout=APPLY_TIMEOUT * 2, check=False)
+    codes = res.stdout.split()[:2]
+    assert sorted(codes) == ["0", "3"], res
+    assert "another lltune apply or rollback is running" in res.stdout
+    assert active(guest) == "lltune"
+    res = lltune(guest, "rollback", timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+
+
+def test_fault_backup_directory_full(guest, flow):
+    run(guest, "mount -t tmpfs -o size=64k tmpfs /var/lib/lltune/backups && "
+               "chmod 700 /var/lib/lltune/backups && "
+               "dd if=/dev/zero of=/var/lib/lltune/backups/.fill bs=4k count=16 2>/dev/null; "
+               "true")
+    try:
+        etc = state(guest)["etc"]
+        res = lltune(guest, "apply -c %s" % CONFIG, timeout=APPLY_TIMEOUT)
+        assert res.rc == 3, res
+        assert "nothing was changed" in res.stderr
+        assert state(guest)["etc"] == etc
+        assert active(guest) == flow["previous_profile"]
+    finally:
+        run(guest, "umount /var/lib/lltune/backups")
+
+
+def test_fault_tuned_killed_during_apply(guest, flow):
+    etc = state(guest)["etc"]
+    run(guest, "rm -f /root/apply.out; (lltune apply -c %s >/root/apply.out 2>&1; "
+               "echo rc=$? >>/root/apply.out) & "
+               "timeout 300 sh -c 'until grep -q \"switch tuned to lltune\" /root/apply.out; "
+               "do sleep 0.2; done' && kill -9 $(pidof -x tuned || pgrep -f /usr/sbin/tuned)"
+        % CONFIG, timeout=600)
+    res = run(guest, "timeout 900 sh -c 'until grep -q ^rc= /root/apply.out; do sleep 0.5; "
+                     "done'; cat /root/apply.out", timeout=1000)
+    assert "rc=1" in res.stdout or "rc=0" in res.stdout, res
+    run(guest, "systemctl restart tuned", timeout=APPLY_TIMEOUT)
+    if "rc=1" in res.stdout:
+        assert "apply failed" in res.stdout
+        assert active(guest) == flow["previous_profile"]
+        now = state(guest)["etc"]
+        assert sorted(k for k in now if k.startswith("/etc/tuned/lltune/")) == []
+        assert now.get("/etc/security/limits.d/99-lltune.conf") is None or \
+            etc.get("/etc/security/limits.d/99-lltune.conf")
+    else:  # tuned finished before the kill landed: the apply is whole; undo it
+        assert lltune(guest, "rollback", timeout=APPLY_TIMEOUT).rc == 0
+    assert active(guest) == flow["previous_profile"]
+
+
+def test_fault_guest_killed_after_file_writes(guest, flow):
+    run(guest, "rm -f /root/apply.out; (lltune apply -c %s >/root/apply.out 2>&1 &) ; "
+               "timeout 300 sh -c 'until grep -q \"switch tuned to lltune\" /root/apply.out; "
+               "do sleep 0.1; done'" % CONFIG, timeout=600)
+    guest.kill()  # pulls the plug, then boots the same disk again
+    res = lltune(guest, "verify --format json")
+    assert res.rc in (0, 1), res
+    json.loads(res.stdout)
+    res = lltune(guest, "rollback", timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+    assert active(guest) == flow["previous_profile"]
+    assert run(guest, "ls /etc/tuned/lltune 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+# ---------------------------------------------------------------- issue 6: removal
+
+
+def test_rpm_erase_leaves_tuned_on_a_valid_profile(guest, flow):
+    res = lltune(guest, "apply -c %s" % CONFIG, timeout=APPLY_TIMEOUT)
+    assert res.rc == 0, res
+    res = run(guest, "rpm -e lltune", timeout=APPLY_TIMEOUT, check=False)
+    assert res.rc == 0, res
+    profile = active(guest)
+    assert profile and profile != "lltune"
+    assert profile in run(guest, "tuned-adm list", timeout=120).stdout
+    assert run(guest, "systemctl is-active tuned").stdout.strip() == "active"
+    leftovers = run(guest, "ls -d /usr/lib/tuned/lltune /usr/libexec/lltune /usr/bin/lltune "
+                           "2>/dev/null | wc -l").stdout.strip()
+    assert leftovers == "0"
+    assert run(guest, "test -d /var/lib/lltune && echo kept").stdout.strip() == "kept"
+    run(guest, "rm -f " + SITELIB_PTH)
