@@ -257,7 +257,7 @@ def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InputError("a key must be a plain string", source, *_mark(key_node),
-                                 key=_dotted(path))
+                                 key=_dotted(path) or "(top level)")
             key = key_node.value
             if _CONTROL_CHARACTER.search(key):
                 raise InputError("a key holds the control character %r"
@@ -322,6 +322,8 @@ def parse_yaml(text: str, source: str) -> Tuple[Any, _Document]:
 def _schema_error_message(error: Any, document: _Document) -> Tuple[str, Path]:
     path: Path = tuple(error.absolute_path)
     message = error.message.splitlines()[0]
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        path += (error.instance,)  # the offending key itself, not the mapping holding it
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
@@ -395,7 +397,7 @@ def load_text(text: str, source: str = "<config>") -> Config:
     data, document = parse_yaml(text, source)
     if not isinstance(data, dict):
         raise InputError("the top level must be a mapping (version: 1, cpu: ..., ...)", source,
-                         1, 1)
+                         1, 1, key="(top level)")
     validate_data(data, source, document)
     check_cpu_lists(data, source, document)
     positions = dict(document.positions)
