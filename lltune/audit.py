@@ -478,7 +478,7 @@ def check_cmdline(a: _Audit) -> None:
     for section, tokens in (("cmdline_add", add), ("cmdline_remove", remove)):
         for index, token in enumerate(tokens):
             key = _token_key(token)
-            if knobs.BOOT_CRITICAL_KEYS.match(key) or BOOT_CRITICAL_EXTRA.match(token):
+            if knobs.BOOT_CRITICAL_KEYS.match(key) or BOOT_CRITICAL_EXTRA.match(key):
                 a.add("kernel.boot-critical-token", ("kernel", section, index),
                       "%s is boot-critical: lltune never adds or removes it (a wrong value "
                       "stops the host booting)" % token)

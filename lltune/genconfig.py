@@ -111,7 +111,9 @@ def _cpus(cpus: Any) -> str:
 
 
 def _on_off(value: Any) -> str:
-    return {True: "on", False: "off"}.get(value, str(value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return _clean(value)
 
 
 def _plural(count: int, word: str) -> str:
@@ -671,18 +673,21 @@ def _interface(host: Host, nic: Dict[str, Any], role: str, why: str) -> List[str
     else:
         pin_why = "Its %s%s: to %s, CPUs %s, away from the isolated cores." % (
             _plural(len(irqs), "IRQ") if irqs else "IRQs", named, pins_why, _cpus(pins))
-    _field(lines, False, "irq_cpus", format_cpulist(pins), pin_why)
+    if pins:
+        _field(lines, False, "irq_cpus", format_cpulist(pins), pin_why)
     if role != "latency":
         return lines
     channels = nic.get("channels") if isinstance(nic.get("channels"), dict) else None
     maximum = (channels or {}).get("max") or {}
+    maximum = {k: v for k, v in maximum.items() if isinstance(v, int) and
+               not isinstance(v, bool)} if isinstance(maximum, dict) else {}
     if maximum.get("combined"):
         count = max(1, min(maximum["combined"], len(pins)))
         _field(lines, False, "channels", {"combined": count}, "%d combined channel%s: one "
                "per IRQ CPU (max %d, now %s)." % (count, "" if count == 1 else "s",
                                                  maximum["combined"],
-                                                 (channels.get("current") or {}).get(
-                                                     "combined")))
+                                                 _clean(_get(channels, "current",
+                                                             "combined"))))
     elif maximum.get("rx") and maximum.get("tx"):
         count = max(1, min(maximum["rx"], maximum["tx"], len(pins)))
         _field(lines, False, "channels", {"rx": count, "tx": count}, "%d rx and tx channels: "
@@ -776,16 +781,27 @@ def _header(host: Host) -> List[str]:
     return lines
 
 
-def render(host: Host, notes: List[str]) -> str:
-    import jinja2
+_TEMPLATES: Dict[str, Any] = {}
 
-    with open(TEMPLATE, encoding="utf-8") as handle:
-        source = handle.read()
-    environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True,
-                                     keep_trailing_newline=True, autoescape=False,
-                                     undefined=jinja2.StrictUndefined)
-    template = environment.from_string(source)
-    header = ["#" + (" " + line if line else "") for line in _header(host) + notes]
+
+def _template() -> Any:
+    """The compiled template (Jinja2 2.11 and 3.x: only trim_blocks/lstrip_blocks options)."""
+    if "config" not in _TEMPLATES:
+        import jinja2
+
+        with open(TEMPLATE, encoding="utf-8") as handle:
+            source = handle.read()
+        environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True,
+                                         keep_trailing_newline=True, autoescape=False,
+                                         undefined=jinja2.StrictUndefined)
+        _TEMPLATES["config"] = environment.from_string(source)
+    return _TEMPLATES["config"]
+
+
+def render(host: Host, notes: List[str]) -> str:
+    template = _template()
+    lines = [wrapped for line in _header(host) for wrapped in _wrap(line, WIDTH - 4)] + notes
+    header = ["#" + (" " + line if line else "") for line in lines]
     formatted = []
     for section in sections(host):
         formatted.append({
@@ -817,10 +833,10 @@ def generate(snapshot: Dict[str, Any], preset: str = knobs.DEFAULT_PRESET) -> st
                             % exc) from None
     findings = audit(config, snapshot)
     if findings:
-        notes = ["", "What `lltune audit` says about this config on this host (no errors):"]
-        notes += ["  %s %s: %s" % (f.severity, f.code, _clean(f.message)) for f in findings]
-        wrapped = []
-        for line in notes:
-            wrapped += _wrap(line, WIDTH - 4) if len(line) > WIDTH - 4 else [line]
+        wrapped = ["", "What `lltune audit` says about this config on this host (no errors):"]
+        for finding in findings:
+            lines = _wrap("%s %s: %s" % (finding.severity, finding.code, finding.message),
+                          WIDTH - 8)
+            wrapped += ["- " + lines[0]] + ["  " + line for line in lines[1:]]
         text = render(host, wrapped)
     return text
