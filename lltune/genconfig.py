@@ -664,14 +664,14 @@ def _interface(host: Host, nic: Dict[str, Any], role: str, why: str) -> List[str
              if isinstance(row, dict) and row.get("irq") in irqs and row.get("name")]
     named = " (%s ...)" % ", ".join(_clean(n) for n in names[:2]) if names else ""
     if role == "latency":
-        pin_why = ("Its %s%s: to %s, CPUs %s. Kernel-bypass stacks (Onload, VMA, DPDK) "
+        pin_why = ("Pins its %s%s to %s, CPUs %s. Kernel-bypass stacks (Onload, VMA, DPDK) "
                    "poll from the isolated cores and want no interrupt there. For a "
                    "kernel-stack application, pin one isolated core per queue instead "
                    "(irq_cpus: isolated CPUs of this node) and set channels to match." % (
                        _plural(len(irqs), "IRQ") if irqs else "IRQs", named, pins_why,
                        _cpus(pins)))
     else:
-        pin_why = "Its %s%s: to %s, CPUs %s, away from the isolated cores." % (
+        pin_why = "Pins its %s%s to %s, CPUs %s, away from the isolated cores." % (
             _plural(len(irqs), "IRQ") if irqs else "IRQs", named, pins_why, _cpus(pins))
     if pins:
         _field(lines, False, "irq_cpus", format_cpulist(pins), pin_why)
@@ -833,7 +833,7 @@ def generate(snapshot: Dict[str, Any], preset: str = knobs.DEFAULT_PRESET) -> st
                             % exc) from None
     findings = audit(config, snapshot)
     if findings:
-        wrapped = ["", "What `lltune audit` says about this config on this host (no errors):"]
+        wrapped = ["", "What `lltune audit` says about this config on this host:"]
         for finding in findings:
             lines = _wrap("%s %s: %s" % (finding.severity, finding.code, finding.message),
                           WIDTH - 8)
