@@ -12,8 +12,9 @@ Choices (each also explained in the generated comments):
   usual choice for kernel-bypass stacks, which poll from the isolated cores and want no
   interrupt there; channels are cut to one per IRQ CPU; coalescing goes to zero where the NIC
   reports it (not for balanced).
-- The management NIC: the default-route NIC is not in a snapshot yet, so the lowest-numbered
-  onboard port (eno<N>, em<N>) other than the latency NIC, if any; its IRQs go to housekeeping.
+- The management NIC: the physical NIC the default route leaves through (through a bond or
+  VLAN too), else the lowest-numbered onboard port (eno<N>, em<N>), never the latency NIC;
+  its IRQs go to housekeeping.
 - Huge pages (low-latency and extreme only): 2 MiB pages worth 1/8 (low-latency) or 1/4
   (extreme) of each CPU node's memory, whole GiB, never below the pool the node has now and
   never above audit's headroom rule (audit.hugepage_limit_kb).
@@ -238,11 +239,22 @@ class Host:
             self.latency_why = ("the fastest NIC on a NUMA node with CPUs (no NIC has a PTP "
                                 "hardware clock)")
         self.management: Optional[Dict[str, Any]] = None
+        self.management_why = ""
+        route_ports = ((self.snapshot.get("network") or {}).get("default_route") or {}).get(
+            "physical_ports") or []
+        by_name = {n["name"]: n for n in self.nics}
+        routed = [by_name[p] for p in route_ports if p in by_name and
+                  by_name[p] is not self.latency]
         onboard = sorted((int(ONBOARD.match(n["name"]).group(1)), n["name"], n)
                          for n in self.nics if n is not self.latency and
                          ONBOARD.match(str(n.get("name"))))
-        if onboard:
+        if routed:
+            self.management = routed[0]
+            self.management_why = "the NIC the default route leaves through"
+        elif onboard:
             self.management = onboard[0][2]
+            self.management_why = ("the lowest-numbered onboard port (no default route "
+                                   "through another NIC)")
 
     def nic_irq_cpus(self, nic: Dict[str, Any]) -> Tuple[List[int], str]:
         node = nic_node(self.snapshot, nic)
@@ -715,16 +727,14 @@ def interfaces_item(host: Host) -> Item:
     if len(host.nics) > 24:
         comments.append("  ... and %d more" % (len(host.nics) - 24))
     comments += _wrap("NICs not listed below are left alone (tuned's [scheduler] still moves "
-                      "their IRQs off the isolated CPUs). The management NIC would be the "
-                      "default-route one; a snapshot does not record routes yet, so it is "
-                      "the lowest-numbered onboard port (eno<N>/em<N>), if any.")
+                      "their IRQs off the isolated CPUs).")
     block: List[str] = []
     if host.latency is not None:
         block += _interface(host, host.latency, "latency", "the latency NIC: " +
                             host.latency_why)
     if host.management is not None:
-        block += _interface(host, host.management, "management", "the management NIC: the "
-                            "lowest-numbered onboard port")
+        block += _interface(host, host.management, "management", "the management NIC: " +
+                            host.management_why)
     if not block:
         comments += _wrap("No NIC sits on a NUMA node with CPUs: none chosen.")
         return Item("interfaces", [], comments)

@@ -167,6 +167,28 @@ def physical_ports(name: str, virtual: Dict[str, Dict[str, Any]], physical: set,
     return ports
 
 
+def default_route_interfaces(ctx: ScanContext) -> List[str]:
+    """Interfaces of the IPv4 and IPv6 default routes, lowest metric first."""
+    routes = []
+    for line in (ctx.reader.read("/proc/net/route", None) or "").splitlines()[1:]:
+        fields = line.split()
+        # Iface Destination Gateway Flags RefCnt Use Metric Mask ...; RTF_UP = 0x1
+        if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000" and \
+                (to_int("0x" + fields[3]) or 0) & 1:
+            routes.append((to_int(fields[6]) or 0, fields[0]))
+    for line in (ctx.reader.read("/proc/net/ipv6_route", None) or "").splitlines():
+        fields = line.split()
+        # dest plen src plen next-hop metric refcnt use flags iface (all hex)
+        if len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00" and \
+                fields[9] != "lo":
+            routes.append((to_int("0x" + fields[5]) or 0, fields[9]))
+    ordered: List[str] = []
+    for _, name in sorted(routes):
+        if name not in ordered:
+            ordered.append(name)
+    return ordered
+
+
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     nodes = ctx.sections.get("numa", {}).get("nodes", [])
     names = ctx.reader.listdir(NET_ROOT, None)
@@ -188,9 +210,16 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     physical = {nic["name"] for nic in nics}
     for entry in virtual.values():
         entry["physical_ports"] = physical_ports(entry["name"], virtual, physical)
+    route = default_route_interfaces(ctx)
+    route_ports: List[str] = []
+    for name in route:
+        for port in physical_ports(name, virtual, physical):
+            if port not in route_ports:
+                route_ports.append(port)
     return {
         "nics": nics,
         "network": {
+            "default_route": {"interfaces": route, "physical_ports": route_ports},
             "bonds": [v for v in virtual.values() if v["kind"] == "bond"],
             "vlans": [v for v in virtual.values() if v["kind"] == "vlan"],
             "other_virtual": [v for v in virtual.values() if v["kind"] not in ("bond", "vlan")],

@@ -193,9 +193,9 @@ def test_tuned_not_on_the_bus(tmp_path, monkeypatch, private_bus, hwloc_trees):
 
 
 def test_two_applies_at_once(host):
-    with apply.Lock(host["root"]):
-        with pytest.raises(EnvironmentProblem, match="another lltune apply"):
-            _apply(host)
+    with apply.Lock(host["root"]), pytest.raises(EnvironmentProblem,
+                                                 match="another lltune apply"):
+        _apply(host)
     _assert_untouched(host)
     assert backup.list_bundles() == []
 
@@ -203,7 +203,8 @@ def test_two_applies_at_once(host):
 def test_plan_json_of_the_apply_bundle(host):
     _apply(host)
     bundle = backup.find(None)
-    plan = json.loads(open(os.path.join(bundle.path, "plan.json")).read())
+    with open(os.path.join(bundle.path, "plan.json"), encoding="utf-8") as handle:
+        plan = json.load(handle)
     assert any(c["knob"] == "cpu.isolated" for c in plan["changes"])
     assert sorted(os.listdir(os.path.join(bundle.path, "profile"))) == ["hook-data.json",
                                                                         "tuned.conf"]

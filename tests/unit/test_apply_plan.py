@@ -36,6 +36,11 @@ def inputs(tmp_path, hwloc_trees):
     return config, snapshot
 
 
+def _text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _tree(path):
     """Every file under path with its bytes: what "nothing changed" is checked against."""
     result = {}
@@ -63,12 +68,12 @@ def test_plan_writes_only_its_bundle(state, inputs, tmp_path, capsys):
                      "snapshot.json"]
     assert sorted(os.listdir(os.path.join(bundle.path, "profile"))) == ["hook-data.json",
                                                                         "tuned.conf"]
-    plan = json.loads(open(os.path.join(bundle.path, "plan.json")).read())
+    plan = json.loads(_text(os.path.join(bundle.path, "plan.json")))
     assert plan["reboot_needed"] is True
     assert any(c["knob"] == "cpu.isolated" and c["desired"] == "4-7" for c in plan["changes"])
     for directory in (str(state), os.path.join(str(state), "backups"), bundle.path):
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
-    readme = open(os.path.join(bundle.path, "README.txt")).read()
+    readme = _text(os.path.join(bundle.path, "README.txt"))
     assert "lltune rollback --backup %s" % bundle.path in readme
     assert "To roll back by hand" in readme
 
@@ -122,10 +127,9 @@ def test_prune_keeps_the_bundle_rollback_needs(state):
 
 def test_a_second_lock_fails_at_once(tmp_path):
     (tmp_path / "run").mkdir()
-    with Lock(str(tmp_path)):
-        with pytest.raises(EnvironmentProblem, match="another lltune apply"):
-            with Lock(str(tmp_path)):
-                pass
+    with Lock(str(tmp_path)), pytest.raises(EnvironmentProblem, match="another lltune apply"), \
+            Lock(str(tmp_path)):
+        pass
     with Lock(str(tmp_path)):
         pass  # released when the first holder left
 

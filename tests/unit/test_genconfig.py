@@ -190,6 +190,20 @@ def test_management_is_the_lowest_onboard_port():
     assert roles["management"]["irq_cpus"] == "0,8"
 
 
+def test_management_is_the_default_route_nic():
+    def more_ports(snapshot):
+        eno2 = copy.deepcopy(snapshot["nics"][2])
+        eno2.update(name="eno2", pci_address="0000:02:00.1", mac="d0:8e:79:00:00:02",
+                    irqs=[])
+        snapshot["nics"].insert(0, eno2)
+        snapshot.setdefault("network", {})["default_route"] = {
+            "interfaces": ["bond0"], "physical_ports": ["eno2", "eno1"]}
+    _, config = generated(changed(more_ports))
+    roles = {e["role"]: e for e in config.value("network.interfaces")}
+    assert roles["management"]["match"] == {"name": "eno2"}, \
+        "the default route wins over the lowest onboard port"
+
+
 def test_latency_nic_settings():
     _, config = generated(make_snapshot())
     latency = config.value("network.interfaces")[0]
