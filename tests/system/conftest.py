@@ -38,6 +38,8 @@ class RigUnavailable(UserWarning):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "system: needs the QEMU guest of tests/system (slow)")
+    config.addinivalue_line(
+        "markers", "rig_early: runs before the other guest tests (checks of a fresh guest)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -46,8 +48,15 @@ def pytest_collection_modifyitems(config, items):
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.system)
     # Host-only tests first: they run before the guest boots, not beside an idle TCG guest
-    # that takes CPU from them (a stable sort keeps every other order as it was).
-    items.sort(key=lambda item: "guest" in getattr(item, "fixturenames", ()))
+    # that takes CPU from them. Then the guest tests marked rig_early (what a fresh guest
+    # must look like), then the rest, which may leave the shared guest changed. A stable
+    # sort keeps every other order as it was.
+    def rank(item):
+        if "guest" not in getattr(item, "fixturenames", ()):
+            return 0
+        return 1 if item.get_closest_marker("rig_early") else 2
+
+    items.sort(key=rank)
 
 
 def _unavailable() -> str:

@@ -10,6 +10,9 @@ import pytest
 # What rig.Guest.qemu_argv gives the guest.
 VIRTIO_MACS = {"52:54:00:4c:4c:01", "52:54:00:4c:4c:02"}
 E1000E_MAC = "52:54:00:4c:4c:03"
+
+# These check the guest as the rig makes it: they run before other guest tests change it.
+pytestmark = pytest.mark.rig_early
 SCAN = "scan --format json --output - --quiet"
 
 
