@@ -9,7 +9,7 @@ PY39 := $(VENV39)/bin/python
 # Debian packages the tests need: D-Bus for the private-bus tests, headers for dbus-python and
 # systemd-python, rpm tools for the RPM, mmdebstrap and QEMU for the guest system tests.
 APT_TEST_PACKAGES := dbus-daemon libdbus-1-dev libglib2.0-dev libsystemd-dev pkg-config gcc \
-	python3-dev python3-gi rpm rpmlint cpio python3-setuptools python3-packaging mmdebstrap \
+	python3-dev python3-gi python3-dbus rpm rpmlint cpio python3-setuptools python3-packaging mmdebstrap \
 	qemu-system-x86 qemu-utils e2fsprogs
 DESTDIR ?=
 
