@@ -84,6 +84,8 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "memory.hugepages-size-unsupported": ("error", "the host offers no huge pages of that "
                                                    "size"),
     "memory.hugepages-duplicate-size": ("error", "two pools of the same page size"),
+    "memory.hugepages-per-node-at-boot": ("error", "a per-node pool reserved at boot: the "
+                                          "command line can only give a total"),
     "memory.hugepages-memory-unknown": ("info", "node memory unknown: headroom not checked"),
     "irq.irqbalance-absent": ("info", "an irqbalance policy is set but irqbalance is not "
                                       "installed"),
@@ -619,6 +621,12 @@ def check_hugepages(a: _Audit) -> None:
                                                     if no_pdpe1gb else []))
             continue
         per_node = pool.get("per_node")
+        if isinstance(per_node, dict) and per_node and pool.get("at_boot"):
+            # hugepages=N on the command line is one total the kernel spreads evenly; the
+            # node:count form needs Linux 5.16+ (RHEL 9 runs 5.14).
+            a.add("memory.hugepages-per-node-at-boot", path + ("at_boot",), "a per-node "
+                  "pool cannot be reserved at boot: use count with at_boot, or per_node "
+                  "without it (set at run time)")
         if isinstance(per_node, dict) and per_node:
             for key, count in per_node.items():
                 node = int(key)

@@ -320,6 +320,11 @@ CASES = {
                                         {"size": "2M", "per_node": {"0": 2}}]), None, False),
         (setter("memory", "hugepages", [{"size": "2M", "count": 2},
                                         {"size": "1G", "per_node": {"0": 2}}]), None, False)),
+    "memory.hugepages-per-node-at-boot": (
+        (setter("memory", "hugepages", [{"size": "1G", "per_node": {"0": 2}, "at_boot": True}]),
+         None, False),
+        (setter("memory", "hugepages", [{"size": "1G", "count": 2, "at_boot": True}]), None,
+         False)),
     "memory.hugepages-memory-unknown": (
         (None, setter("numa", "nodes", 0, "memory_kb", None), False),
         (None, setter("numa", "nodes", 1, "memory_kb", None), False)),
