@@ -27,8 +27,9 @@ LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # tuned's verify of the [bootloader] plugin compares /proc/cmdline, so until the next boot it
-# reports the new parameters as missing; those lines are expected, not a failure.
-_PENDING_REBOOT_MARKERS = ("bootloader", "cmdline")
+# reports the new parameters as missing ("verify: failed: cmdline arg 'x' is missing, expected
+# 'x=1'", tuned/consts.py STR_VERIFY_PROFILE_CMDLINE_FAIL*): expected, not a failure.
+_PENDING_REBOOT = "cmdline arg"
 
 
 @dataclass
@@ -210,9 +211,8 @@ def _verify_passed(log: str) -> Tuple[bool, List[str]]:
     """tuned's verify log -> (only reboot-pending failures?, the failure lines)."""
     failures = [line.strip() for line in log.splitlines()
                 if "ERROR" in line or "failed" in line.lower()]
-    real = [line for line in failures
-            if not all(marker in line.lower() for marker in _PENDING_REBOOT_MARKERS)]
-    return not real, failures
+    real = [line for line in failures if _PENDING_REBOOT not in line]
+    return not real, real
 
 
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",

@@ -41,6 +41,16 @@ def active(guest):
     return match.group(1).strip() if match else None
 
 
+def tuned_verify(guest, flags=""):
+    """`tuned-adm verify`: (exit code, the failures it logged other than kernel command-line
+    arguments, which tuned's bootloader verify reports missing until the next boot)."""
+    res = run(guest, ": > /var/log/tuned/tuned.log; tuned-adm verify %s" % flags,
+              timeout=300, check=False)
+    failed = run(guest, "grep -E 'ERROR|failed' /var/log/tuned/tuned.log || true").stdout
+    others = [line for line in failed.splitlines() if "cmdline arg" not in line]
+    return res.rc, others
+
+
 def cmdline(guest):
     return run(guest, "cat /proc/cmdline", timeout=60).stdout.split()
 
@@ -105,8 +115,9 @@ def test_base_profile_alone_is_useful(guest, flow):
         assert run(guest, "cat /sys/kernel/mm/ksm/run").stdout.strip() == "0"
         assert "[never]" in run(guest, "cat /sys/kernel/mm/transparent_hugepage/enabled"
                                 ).stdout
-        res = run(guest, "tuned-adm verify", timeout=300, check=False)
-        assert res.rc == 0, res
+        # Until a reboot, only network-latency's skew_tick=1 may be missing.
+        _, others = tuned_verify(guest)
+        assert others == [], others
     finally:
         run(guest, "tuned-adm profile %s" % flow["previous_profile"], timeout=APPLY_TIMEOUT)
 
@@ -162,8 +173,8 @@ def test_apply(guest, flow):
     assert "applied: tuned runs lltune" in res.stdout and "reboot" in res.stdout
     assert active(guest) == "lltune"
     check_runtime_settings(guest, flow)
-    res = run(guest, "tuned-adm verify -i", timeout=300, check=False)
-    assert res.rc == 0, res
+    _, others = tuned_verify(guest)  # the new kernel parameters wait for the reboot
+    assert others == [], others
     res = lltune(guest, "verify")
     assert res.rc == 0, res
     assert "pending-reboot" in res.stdout, "cmdline changes wait for the reboot"
@@ -226,6 +237,8 @@ def test_reboot_with_tuned_cmdline(guest, flow):
     assert run(guest, "cat /sys/devices/system/cpu/isolated").stdout.strip() == isolated
     assert active(guest) == "lltune"
     check_runtime_settings(guest, flow)
+    code, others = tuned_verify(guest)
+    assert code == 0 and others == [], others
     res = lltune(guest, "verify --format json")
     assert res.rc == 0, res
     report = json.loads(res.stdout)
