@@ -89,6 +89,8 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "memory.hugepages-memory-unknown": ("info", "node memory unknown: headroom not checked"),
     "irq.irqbalance-absent": ("info", "an irqbalance policy is set but irqbalance is not "
                                       "installed"),
+    "irq.irqbalance-moves-pins": ("error", "NIC IRQs pinned with irq_cpus while irqbalance "
+                                  "keeps running: it moves them again"),
     "irq.default-affinity-isolated": ("warning", "default IRQ affinity includes isolated "
                                                  "CPUs"),
     "network.unknown-nic": ("error", "no NIC on the host matches an interface entry"),
@@ -666,6 +668,13 @@ def check_irq(a: _Audit) -> None:
         a.add("irq.irqbalance-absent", ("irq", "irqbalance"), "irqbalance is not installed, "
               "so irqbalance: %s changes nothing" % policy,
               ["irqbalance.service: not found"])
+    pinned = [index for index, entry in enumerate(a.value("network.interfaces") or [])
+              if isinstance(entry, dict) and entry.get("irq_cpus")]
+    if pinned and policy in ("ban", "keep") and unit.get("load") != "not-found":
+        a.add("irq.irqbalance-moves-pins", ("irq", "irqbalance"), "network.interfaces[%d] "
+              "pins its IRQs (irq_cpus) but irqbalance keeps running and moves them again "
+              "(it honours banned CPUs, not pins): set irq.irqbalance: stop" % pinned[0],
+              ["irqbalance.service: %s" % (unit.get("active") or "state unknown")])
     default = set(_cpus(a.value("irq.default_affinity")))
     if default & set(a.isolated):
         a.add("irq.default-affinity-isolated", ("irq", "default_affinity"), "new IRQs would "

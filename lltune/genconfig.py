@@ -520,6 +520,10 @@ def choose_irqbalance(host: Host) -> Choice:
     if unit.get("load") == "not-found":
         return None, "irqbalance is not installed here: nothing to ban or stop."
     value = _preset(host, "irq.irqbalance")
+    if host.latency is not None or host.management is not None:
+        return "stop", ("the NICs below pin their queue IRQs to chosen CPUs, and irqbalance "
+                        "would move them again (it honours banned CPUs, not pins): stopped "
+                        "while the profile is active.")
     if not host.isolated:
         return value, "no CPU is isolated here, so there is nothing to ban yet."
     return value, "irqbalance.service is %s now; banned from CPUs %s." % (

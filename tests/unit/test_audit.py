@@ -119,6 +119,7 @@ def make_config():
             {"match": {"pci": "0000:98:00.0"}, "role": "other", "irq_cpus": "4,12"},
             {"match": {"name": "eno1"}, "role": "management", "irq_cpus": "0"}]},
         "time": {"clocksource": "tsc", "ptp": {"interface": "eth0", "manage_services": True}},
+        "irq": {"irqbalance": "stop"},
         "services": {"stop": ["chronyd.service"]},
         "limits": [{"domain": "@trading", "rtprio": 99}],
         "sysctl": {"net.core.rmem_max": 16777216},
@@ -331,6 +332,10 @@ CASES = {
     "irq.irqbalance-absent": (
         (None, setter("services", "units", "irqbalance.service", "load", "not-found"), False),
         (setter("irq", "irqbalance", "keep"),
+         setter("services", "units", "irqbalance.service", "load", "not-found"), False)),
+    "irq.irqbalance-moves-pins": (
+        (setter("irq", "irqbalance", "ban"), None, False),
+        (setter("irq", "irqbalance", "ban"),
          setter("services", "units", "irqbalance.service", "load", "not-found"), False)),
     "irq.default-affinity-isolated": (
         (setter("irq", "default_affinity", "0-1"), None, False),
