@@ -277,6 +277,9 @@ def render(config: Config, snapshot: Dict[str, Any],
     _sysfs(profile, config, snapshot, house, iso)
     # isolated_cores is rendered even when empty, to override the base profile's variable.
     if profile.has("scheduler", "isolated_cores"):
+        # After [net]: changing channels makes drivers spread their IRQs again (seen with
+        # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
+        profile.set("scheduler", "priority", "5")
         profile.set("scheduler", "isolated_cores", format_cpulist(iso))
     elif iso:
         hook["isolate_irqs"] = house
