@@ -21,17 +21,11 @@ from lltune.dbusclient import BusUnavailable, SystemBus
 from lltune.errors import EnvironmentProblem, HostError, LLTuneError
 from lltune.plan import Change, build, table
 from lltune.render import PROFILE_DIR, PROFILE_NAME, Rendered, render
-from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError
+from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError, unexpected_failures
 
 LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
-# tuned's verify of the [bootloader] plugin compares /proc/cmdline, so until the next boot it
-# reports the new parameters as missing ("verify: failed: cmdline arg 'x' is missing, expected
-# 'x=1'", tuned/consts.py STR_VERIFY_PROFILE_CMDLINE_FAIL*): expected, not a failure.
-_PENDING_REBOOT = "cmdline arg"
-
-
 @dataclass
 class Outcome:
     """What a command did, for the terminal, the journal and tests."""
@@ -207,14 +201,6 @@ def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundl
     return problems
 
 
-def _verify_passed(log: str) -> Tuple[bool, List[str]]:
-    """tuned's verify log -> (only reboot-pending failures?, the failure lines)."""
-    failures = [line.strip() for line in log.splitlines()
-                if "ERROR" in line or "failed" in line.lower()]
-    real = [line for line in failures if _PENDING_REBOOT not in line]
-    return not real, real
-
-
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
           bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
           keep: int = backup.DEFAULT_KEEP, timeout: float = TUNED_APPLY_TIMEOUT,
@@ -236,7 +222,7 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
         if previous == PROFILE_NAME and _files_unchanged(rendered, root) and \
                 all(state == "enabled" for state in units_before.values()):
             passed, log = tuned.verify()
-            if passed or _verify_passed(log)[0]:
+            if passed or not unexpected_failures(log):
                 step("nothing to change: profile %s is active, its files are as rendered and "
                      "tuned verifies it" % PROFILE_NAME)
                 return Outcome(False, "no change: the host already runs this config")
@@ -266,8 +252,8 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
             tuned.switch(PROFILE_NAME)
             step("verify with tuned")
             passed, log = tuned.verify()
-            ok, failures = _verify_passed(log)
-            if not passed and not ok:
+            failures = unexpected_failures(log)
+            if not passed and failures:
                 raise HostError("tuned's verify failed after apply: %s"
                                 % ("; ".join(failures[:5]) or "see the journal"))
             step("enable %s" % ", ".join(UNITS))

@@ -17,6 +17,18 @@ TUNED_APPLY_TIMEOUT = 600.0  # what tuned-adm itself waits for a profile switch
 _LOG_LEVEL_INFO = 20  # Python logging levels, as tuned's log_capture_start takes them
 
 
+# tuned's verify of the [bootloader] plugin compares /proc/cmdline, so until the next boot it
+# reports the new parameters as missing ("verify: failed: cmdline arg 'x' is missing, expected
+# 'x=1'", tuned/consts.py STR_VERIFY_PROFILE_CMDLINE_FAIL*): expected, not drift.
+_PENDING_REBOOT = "cmdline arg"
+
+
+def unexpected_failures(log: str) -> List[str]:
+    """The failure lines of a captured verify log other than reboot-pending cmdline ones."""
+    return [line.strip() for line in log.splitlines()
+            if ("ERROR" in line or "failed" in line.lower()) and _PENDING_REBOOT not in line]
+
+
 class TunedError(HostError):
     """tuned refused or failed to do what was asked."""
 

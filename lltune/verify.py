@@ -23,12 +23,13 @@ def _booted_since_apply(state: Optional[Dict[str, Any]], reader: RootReader) -> 
 
 
 def _tuned_verdict() -> Dict[str, Any]:
-    from lltune.tunedctl import Tuned
+    from lltune.tunedctl import Tuned, unexpected_failures
 
     try:
         with SystemBus(timeout=10.0) as bus:
             passed, log = Tuned(bus).verify()
             return {"available": True, "passed": passed,
+                    "failures": unexpected_failures(log)[-50:],
                     "log": [line for line in log.splitlines() if line.strip()][-50:]}
     except (BusUnavailable, LLTuneError) as exc:
         return {"available": False, "reason": str(exc)}
@@ -52,7 +53,9 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
             status = "drift"
         rows.append(dict(change.as_dict(), status=status))
     tuned = _tuned_verdict() if ask_tuned else {"available": False, "reason": "not asked"}
-    tuned_failed = tuned.get("available") and not tuned.get("passed") and booted
+    # Before the reboot tuned's bootloader verify fails on every new kernel parameter.
+    tuned_failed = bool(tuned.get("available") and not tuned.get("passed") and (
+        booted or tuned.get("failures")))
     return {
         "config": config.source,
         "booted_since_apply": booted,

@@ -112,9 +112,15 @@ def run_verify(args: argparse.Namespace) -> int:
                 print("%-15s %s: %s -> %s" % (row["status"], row["knob"], row["current"],
                                               row["desired"]))
         tuned = report["tuned_verify"]
-        print("tuned verify: %s" % ("passed" if tuned.get("passed") else (
-            "FAILED" if tuned.get("available") else "not available (%s)" % tuned.get(
-                "reason"))))
+        if not tuned.get("available"):
+            verdict = "not available (%s)" % tuned.get("reason")
+        elif tuned.get("passed"):
+            verdict = "passed"
+        elif not tuned.get("failures") and not report["booted_since_apply"]:
+            verdict = "kernel parameters pending reboot"
+        else:
+            verdict = "FAILED: %s" % "; ".join(tuned.get("failures") or ["see tuned's log"])
+        print("tuned verify: %s" % verdict)
         print("verify: %s (%d knob(s) checked, %d drifted)" % (
             "ok" if report["ok"] else "DRIFT", len(report["knobs"]), len(report["drift"])))
     if args.log:

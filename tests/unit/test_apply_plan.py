@@ -151,15 +151,14 @@ def test_save_originals_records_bytes_and_metadata(state, tmp_path):
 
 
 def test_only_kernel_parameters_may_fail_tuned_verify_before_the_reboot():
-    from lltune.apply import _verify_passed
+    from lltune.tunedctl import unexpected_failures
 
     pending = ("INFO     tuned.daemon.daemon: verifying profile(s): lltune\n"
                "ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
                "'nmi_watchdog' is missing, expected 'nmi_watchdog=0'\n"
                "ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
                "'isolcpus=1', expected 'isolcpus=managed_irq,domain,2-3'\n")
-    assert _verify_passed(pending) == (True, [])
+    assert unexpected_failures(pending) == []
     drift = pending + ("ERROR    tuned.plugins.plugin_sysctl: verify: failed: "
                        "'vm.stat_interval' = '1', expected '10'\n")
-    ok, failures = _verify_passed(drift)
-    assert not ok and failures == [drift.splitlines()[-1]]
+    assert unexpected_failures(drift) == [drift.splitlines()[-1]]
