@@ -8,6 +8,7 @@ limits.d file, and the PTP daemons' sysconfig files. What it changes it first sa
 /var/lib/lltune/hook-state, and `stop` puts back exactly that.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -15,8 +16,10 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
+from lltune.collectors import to_cpus
 from lltune.collectors.irqs import parse_interrupts
 from lltune.collectors.nics import pci_device_path
+from lltune.collectors.processes import parse_stat, status_field
 from lltune.cpulist import format_cpulist, parse_cpulist
 from lltune.fsutil import atomic_write
 from lltune.hostreader import RootReader
@@ -202,6 +205,58 @@ class Hook:
                                                                current.get(key), wanted))
         return problems
 
+    # -- kernel threads ----------------------------------------------------------------------
+    def movable_kthreads(self, house: List[int]) -> Dict[int, Tuple[str, List[int]]]:
+        """pid -> (name, allowed CPUs) of kernel threads that may run outside `house`.
+
+        [scheduler] moves the threads that exist when it runs; kernel threads started after
+        it (by a driver's channel change, a new workqueue) inherit nothing from it. Per-CPU
+        threads (one allowed CPU) cannot move and are left out."""
+        found = {}
+        for name in self.reader.listdir("/proc", []):
+            if not name.isdigit():
+                continue
+            stat_text = self.reader.read("/proc/%s/stat" % name, None)
+            entry = parse_stat(stat_text) if stat_text else None
+            if not entry or not entry["kthread"]:
+                continue
+            allowed = to_cpus(status_field(self.reader.read("/proc/%s/status" % name, None),
+                                           "Cpus_allowed_list")) or []
+            if len(allowed) > 1 and not set(allowed) <= set(house):
+                found[int(name)] = (entry["comm"], allowed)
+        return found
+
+    def start_kthreads(self, data: Dict[str, Any]) -> None:
+        house = [int(c) for c in data.get("kthread_cpus") or []]
+        if not house or self.root != "/":
+            return  # the pids of another root are not this kernel's threads
+        saved = self.saved("kthreads") or {}
+        for pid, (name, allowed) in sorted(self.movable_kthreads(house).items()):
+            try:
+                os.sched_setaffinity(pid, house)
+            except OSError:
+                continue  # exited, or the kernel refuses (PF_NO_SETAFFINITY)
+            saved.setdefault(str(pid), {"name": name, "cpus": allowed})
+        self.save("kthreads", saved)
+
+    def stop_kthreads(self) -> None:
+        if self.root != "/":
+            return
+        for pid, record in sorted((self.saved("kthreads") or {}).items()):
+            stat_text = self.reader.read("/proc/%s/stat" % pid, None)
+            entry = parse_stat(stat_text) if stat_text else None
+            if entry and entry["comm"] == record["name"]:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(pid), record["cpus"])
+        self.forget("kthreads")
+
+    def verify_kthreads(self, data: Dict[str, Any]) -> List[str]:
+        house = [int(c) for c in data.get("kthread_cpus") or []]
+        if not house:
+            return []
+        return ["kernel thread %s (%d) may run on CPUs %s" % (name, pid, format_cpulist(cpus))
+                for pid, (name, cpus) in sorted(self.movable_kthreads(house).items())]
+
     # -- swap ------------------------------------------------------------------------------
     def swap_devices(self) -> List[str]:
         lines = (self.reader.read("/proc/swaps", "") or "").splitlines()[1:]
@@ -326,9 +381,11 @@ class Hook:
         self.start_swap(data)
         self.start_irqs(data)
         self.start_coalesce(data)
+        self.start_kthreads(data)
         return 0
 
     def stop(self) -> int:
+        self.stop_kthreads()
         self.stop_coalesce()
         self.stop_irqs()
         self.stop_swap()
@@ -340,7 +397,7 @@ class Hook:
         if data is None:
             return 0
         problems = self.verify_irqs(data) + self.verify_files(data) + \
-            self.verify_coalesce(data)
+            self.verify_coalesce(data) + self.verify_kthreads(data)
         if data.get("swap") == "off" and self.swap_devices():
             problems.append("swap is on: %s" % ", ".join(self.swap_devices()))
         self.messages += problems

@@ -264,7 +264,7 @@ def render(config: Config, snapshot: Dict[str, Any],
     iso = isolated(config)
     house = housekeeping(config, snapshot)
     hook: Dict[str, Any] = {"version": HOOK_DATA_VERSION, "irq_pins": [], "coalesce": [],
-                            "isolate_irqs": None}
+                            "isolate_irqs": None, "kthread_cpus": None}
     base = config.value("tuned.base_profile") or "network-latency"
     profile.sections["main"] = [
         ("summary", "lltune profile for %s" % _safe_word(
@@ -287,6 +287,7 @@ def render(config: Config, snapshot: Dict[str, Any],
                              "IRQs to the housekeeping CPUs instead")
     if iso and house:
         profile.set("systemd", "cpu_affinity", format_cpulist(house))
+        hook["kthread_cpus"] = house
     _services(profile, config, iso, hook)
     tokens = cmdline_tokens(config, snapshot) + cmdline_removals(config)
     # lltune owns the command line: the base profile's variable-driven isolation and

@@ -153,3 +153,23 @@ def test_a_bad_value_late_in_the_data_leaves_nothing_half_done(root):
     with pytest.raises(HookError):
         Hook(str(root)).start()
     assert not (root / LIMITS_FILE.lstrip("/")).exists()
+
+
+def _process(root, pid, comm, flags, allowed):
+    fields = ["S"] + ["0"] * 5 + [str(flags)] + ["0"] * 40
+    _file(root, "/proc/%d/stat" % pid, "%d (%s) %s\n" % (pid, comm, " ".join(fields)))
+    _file(root, "/proc/%d/status" % pid, "Name:\t%s\nCpus_allowed_list:\t%s\n" % (comm, allowed))
+
+
+def test_kernel_threads_outside_housekeeping_are_reported(root):
+    _process(root, 1001, "kworker/u8:2", 0x00200000, "0-3")  # unbound kthread: movable
+    _process(root, 1002, "ksoftirqd/3", 0x00200000, "3")  # per-CPU: cannot move
+    _process(root, 1003, "rcu_preempt", 0x00200000, "0-1")  # already on housekeeping
+    _process(root, 1004, "sshd", 0, "0-3")  # not a kernel thread
+    _data(root, kthread_cpus=[0, 1])
+    hook = Hook(str(root))
+    assert list(hook.movable_kthreads([0, 1])) == [1001]
+    assert hook.verify() == 1
+    assert any("kworker/u8:2 (1001)" in m for m in hook.messages)
+    # start() moves threads only on the live root: these pids are not this kernel's
+    assert hook.start() == 0 and hook.saved("kthreads") is None
