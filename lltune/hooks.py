@@ -207,19 +207,20 @@ class Hook:
 
     # -- kernel threads ----------------------------------------------------------------------
     def movable_kthreads(self, house: List[int]) -> Dict[int, Tuple[str, List[int]]]:
-        """pid -> (name, allowed CPUs) of kernel threads that may run outside `house`.
+        """pid -> (name, allowed CPUs) of movable kernel threads that may run outside `house`.
 
         [scheduler] moves the threads that exist when it runs; kernel threads started after
-        it (by a driver's channel change, a new workqueue) inherit nothing from it. Per-CPU
-        threads (one allowed CPU) cannot move and are left out."""
+        it (by a driver's channel change) inherit nothing from it. Per-CPU threads (one
+        allowed CPU) and those the kernel does not let move (PF_NO_SETAFFINITY) are left
+        out."""
         found = {}
         for name in self.reader.listdir("/proc", []):
             if not name.isdigit():
                 continue
             stat_text = self.reader.read("/proc/%s/stat" % name, None)
             entry = parse_stat(stat_text) if stat_text else None
-            if not entry or not entry["kthread"]:
-                continue
+            if not entry or not entry["kthread"] or entry["pinned"]:
+                continue  # pinned: the kernel places it (workqueue workers follow their cpumask)
             allowed = to_cpus(status_field(self.reader.read("/proc/%s/status" % name, None),
                                            "Cpus_allowed_list")) or []
             if len(allowed) > 1 and not set(allowed) <= set(house):

@@ -7,6 +7,7 @@ see one exception with the reason.
 """
 
 import asyncio
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.dbusclient import SYSTEMD, TUNED, CallFailed, SystemBus
@@ -23,10 +24,15 @@ _LOG_LEVEL_INFO = 20  # Python logging levels, as tuned's log_capture_start take
 _PENDING_REBOOT = "cmdline arg"
 
 
+_HOOK_LINE = re.compile(r"lltune-hook (start|stop|verify): ")
+
+
 def unexpected_failures(log: str) -> List[str]:
-    """The failure lines of a captured verify log other than reboot-pending cmdline ones."""
+    """The failure lines of a captured verify log other than reboot-pending cmdline ones,
+    with the hook's own lines (tuned logs a script's stderr as one multi-line record)."""
     return [line.strip() for line in log.splitlines()
-            if ("ERROR" in line or "failed" in line.lower()) and _PENDING_REBOOT not in line]
+            if ("ERROR" in line or "failed" in line.lower() or _HOOK_LINE.search(line))
+            and _PENDING_REBOOT not in line]
 
 
 class TunedError(HostError):

@@ -2,7 +2,9 @@
 
 /proc/<pid>/stat (fs/proc/array.c, do_task_stat): the comm sits in parentheses and may hold
 spaces or parentheses itself, so fields are counted from the last ")". Field 9 is the task
-flags (PF_KTHREAD = 0x00200000, include/linux/sched.h); field 39 the CPU it last ran on.
+flags (PF_KTHREAD = 0x00200000
+# The kernel refuses sched_setaffinity for these (workqueue workers, per-CPU threads).
+PF_NO_SETAFFINITY = 0x04000000, include/linux/sched.h); field 39 the CPU it last ran on.
 """
 
 import re
@@ -11,6 +13,8 @@ from typing import Any, Dict, List, Optional
 from lltune.collectors import ScanContext, to_cpus, to_int
 
 PF_KTHREAD = 0x00200000
+# The kernel refuses sched_setaffinity for these (workqueue workers, per-CPU threads).
+PF_NO_SETAFFINITY = 0x04000000
 # Per-CPU kernel threads are created bound to the CPU their name carries and cannot be moved
 # (PF_NO_SETAFFINITY), so their affinity needs no /proc/<pid>/status read (a 256-CPU host
 # has about 1,500 of them). irq/N-... threads name an IRQ, not a CPU, and are not matched.
@@ -29,6 +33,7 @@ def parse_stat(text: str) -> Optional[Dict[str, Any]]:
     flags = to_int(fields[6])
     return {"comm": text[start + 1:end], "ppid": to_int(fields[1]),
             "kthread": bool(flags is not None and flags & PF_KTHREAD),
+            "pinned": bool(flags is not None and flags & PF_NO_SETAFFINITY),
             "last_cpu": to_int(fields[36])}
 
 

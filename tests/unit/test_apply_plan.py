@@ -162,3 +162,10 @@ def test_only_kernel_parameters_may_fail_tuned_verify_before_the_reboot():
     drift = pending + ("ERROR    tuned.plugins.plugin_sysctl: verify: failed: "
                        "'vm.stat_interval' = '1', expected '10'\n")
     assert unexpected_failures(drift) == [drift.splitlines()[-1]]
+    hook = ("INFO     tuned.plugins.plugin_script: calling script '/usr/lib/tuned/lltune/"
+            "lltune-hook.sh' with arguments '['verify', 'ignore_missing']'\n"
+            "ERROR    tuned.plugins.plugin_script: script '/usr/lib/tuned/lltune/lltune-hook.sh'"
+            " error output: 'lltune-hook verify: IRQ 35 affinity 0-1, wanted 0\n"
+            "lltune-hook verify: IRQ 36 affinity 0-1, wanted 0'\n")
+    assert [line[-25:] for line in unexpected_failures(hook)] == [
+        "IRQ 35 affinity 0-1, wanted 0"[-25:], "IRQ 36 affinity 0-1, wanted 0'"[-25:]]
