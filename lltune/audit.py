@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 from lltune import knobs, resolve
 from lltune.config import Config, _dotted
 from lltune.cpulist import format_cpulist, parse_cpulist
+from lltune.snapshot import dig as _get
 
 Snapshot = Dict[str, Any]
 KeyPath = Tuple[Any, ...]
@@ -186,13 +187,6 @@ class Finding:
 # ------------------------------------------------------------------ snapshot helpers
 
 
-def _get(data: Any, *path: Any) -> Any:
-    for key in path:
-        if isinstance(data, dict):
-            data = data.get(key)
-        else:
-            return None
-    return data
 
 
 def cpu_table(snapshot: Snapshot) -> Dict[int, Dict[str, Any]]:

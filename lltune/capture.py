@@ -222,11 +222,7 @@ def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]
 
 def load_probes(path: str) -> Dict[str, Any]:
     """A recorded-probes file (the probes.json of a bundle) for `scan --root --probes`."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_MEMBER_BYTES + 1)
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
-    if len(data) > MAX_MEMBER_BYTES:
-        raise InputError("larger than %d bytes" % MAX_MEMBER_BYTES, path)
+    from lltune.fsutil import read_input
+
+    data = read_input(path, MAX_MEMBER_BYTES)
     return check_probes(path, _json_member(path, {"probes.json": data}, "probes.json"))

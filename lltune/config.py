@@ -407,20 +407,10 @@ def load_text(text: str, source: str = "<config>") -> Config:
 
 def load(path: str) -> Config:
     """Read and validate a config file; InputError (exit 2) for anything wrong with it."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise InputError("larger than %d bytes; a config is a few KB" % MAX_CONFIG_BYTES, path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError("not UTF-8 text (byte %d)" % exc.start, path, line, column) from None
-    return load_text(text, path)
+    from lltune.fsutil import decode_input, read_input
+
+    raw = read_input(path, MAX_CONFIG_BYTES, "; a config is a few KB")
+    return load_text(decode_input(raw, path), path)
 
 
 def knob_values(config: Config) -> List[Tuple[Knob, Any]]:

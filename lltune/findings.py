@@ -7,6 +7,7 @@ Each rule is a small function of the snapshot returning a Finding or None; RULES
 from typing import Any, Callable, Dict, List, Optional
 
 from lltune.cpulist import format_cpulist
+from lltune.snapshot import dig as _get
 
 Finding = Dict[str, Any]
 
@@ -17,13 +18,6 @@ def finding(code: str, impact: int, title: str, evidence: List[str], why: str,
             "remedy": remedy}
 
 
-def _get(snapshot: Dict[str, Any], *path: str) -> Any:
-    value: Any = snapshot
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def online_cpus(snapshot: Dict[str, Any]) -> List[int]:

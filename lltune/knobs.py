@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lltune.cpulist import parse_cpulist
+from lltune.snapshot import dig as _get
 
 PRESETS = ("balanced", "low-latency", "extreme")
 DEFAULT_PRESET = "low-latency"
@@ -33,13 +34,6 @@ LIMIT_DOMAIN_PATTERN = r"^(\*|@?[a-z_][a-z0-9_-]{0,31}\$?)$"
 Snapshot = Dict[str, Any]
 
 
-def _get(snapshot: Snapshot, *path: str) -> Any:
-    value: Any = snapshot
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _sysctl(name: str, convert: Callable[[str], Any] = str) -> Callable[[Snapshot], Any]:

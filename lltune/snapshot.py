@@ -46,6 +46,15 @@ def _parse(path: str, text: str) -> Any:
         raise yaml_input_error(exc, path) from None
 
 
+def dig(data: Any, *path: Any) -> Any:
+    """data[path[0]][path[1]]...: None as soon as a level is missing or not a mapping."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
 def validate(snapshot: Any, source: str) -> None:
     """Raise InputError naming the first key that breaks the snapshot schema."""
     import jsonschema
@@ -61,17 +70,8 @@ def validate(snapshot: Any, source: str) -> None:
 
 def load(path: str) -> Dict[str, Any]:
     """A snapshot file written by `lltune scan` (YAML or JSON), schema-checked."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SNAPSHOT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise InputError("larger than %d bytes" % MAX_SNAPSHOT_BYTES, path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text (byte %d)" % exc.start, path) from None
-    snapshot = _parse(path, text)
+    from lltune.fsutil import decode_input, read_input
+
+    snapshot = _parse(path, decode_input(read_input(path, MAX_SNAPSHOT_BYTES), path))
     validate(snapshot, path)
     return snapshot
