@@ -162,18 +162,13 @@ def _check_space(root: str, needed: int) -> None:
                                     (needed + (1 << 20)) // 1024))
 
 
-def _write_files(rendered: Rendered, root: str) -> List[str]:
-    """Install the rendered files atomically; returns directories it had to create."""
+def _write_files(rendered: Rendered, root: str) -> None:
+    """Install the rendered files atomically."""
     from lltune.fsutil import atomic_write
 
-    created = []
-    directory = host_path(root, PROFILE_DIR)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-        created.append(PROFILE_DIR)
+    os.makedirs(host_path(root, PROFILE_DIR), 0o755, exist_ok=True)
     for path, data in sorted(rendered.files.items()):
         atomic_write(host_path(root, path), data, 0o644)
-    return created
 
 
 def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundle: backup.Bundle,
@@ -196,6 +191,8 @@ def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundl
     for directory in created_dirs:
         try:
             os.rmdir(host_path(root, directory))
+        except FileNotFoundError:
+            pass  # apply stopped before it made the directory
         except OSError as exc:
             problems.append("%s: %s" % (directory, exc.strerror or exc))
     return problems
@@ -233,21 +230,22 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
         step("write the backup bundle")
         bundle, changes, document, _ = write_plan_bundle("apply", config, snapshot, rendered,
                                                          previous or "none (tuned-adm off)")
+        # Recorded before anything is written: a crash in the middle leaves a bundle that
+        # says what to undo, including the directory apply is about to create.
+        created = [] if os.path.isdir(host_path(root, PROFILE_DIR)) else [PROFILE_DIR]
         try:
             records = bundle.save_originals(targets)
             bundle.update_state(status="applying", previous_profile=previous,
-                                previous_mode=mode, files=records, created_dirs=[],
+                                previous_mode=mode, files=records, created_dirs=created,
                                 units_before=units_before, boot_id=_boot_id(root),
                                 reboot_needed=document["reboot_needed"])
         except OSError as exc:
             shutil.rmtree(bundle.path, ignore_errors=True)
             raise EnvironmentProblem("cannot write the backup bundle: %s; nothing was changed"
                                      % (exc.strerror or exc)) from None
-        created: List[str] = []
         try:
             step("install %s" % ", ".join(sorted(rendered.files)))
-            created = _write_files(rendered, root)
-            bundle.update_state(created_dirs=created)
+            _write_files(rendered, root)
             step("switch tuned to %s and wait for it to apply" % PROFILE_NAME)
             tuned.switch(PROFILE_NAME)
             step("verify with tuned")
