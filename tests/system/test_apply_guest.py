@@ -265,14 +265,19 @@ def test_rollback(guest, flow):
     assert after["etc"] == before["etc"], sorted(
         k for k in set(after["etc"]) | set(before["etc"])
         if after["etc"].get(k) != before["etc"].get(k))
-    for key in ("sysctl", "sysfs", "swaps", "active_profile"):
+    for key in ("sysctl", "swaps", "active_profile"):
         assert after[key] == before[key], key
     for name in (flow["virtio"], flow["e1000e"]):
         for flag in ("-k", "-c", "-l", "-g"):
             assert after["nics"][name][flag] == before["nics"][name][flag], (name, flag)
+    # The running kernel keeps isolcpus= and irqaffinity= until the next boot, and with them
+    # its own default IRQ and workqueue masks: those come back with the reboot.
     guest.reboot(cmdline_from_bootcmdline=True)
     assert not any(t.startswith(("isolcpus=", "nohz_full=")) for t in cmdline(guest))
     assert run(guest, "cat /sys/devices/system/cpu/isolated").stdout.strip() == ""
+    rebooted = state(guest)
+    assert rebooted["sysfs"] == before["sysfs"]
+    assert rebooted["etc"] == before["etc"]
 
 
 # ---------------------------------------------------------------- faults
@@ -289,18 +294,18 @@ def test_fault_tuned_stopped(guest, flow):
         backups = fresh_backups(guest)
         res = lltune(guest, "apply -c %s" % CONFIG)
         assert res.rc == 3, res
-        assert "tuned is not running" in res.stderr and res.stderr.count("\n") <= 2
+        assert "tuned is not running" in res.stderr.splitlines()[-1], res
         assert state(guest)["etc"] == etc and fresh_backups(guest) == backups
     finally:
         run(guest, "systemctl start tuned", timeout=300)
 
 
 def test_fault_profile_rejected(guest, flow):
-    """tuned's realtime profile asserts that isolated_cores is set; with the line gone from
-    realtime-variables.conf tuned refuses to load lltune's profile built on it, and lltune
-    puts the old profile and its files back."""
-    run(guest, "cp /etc/tuned/realtime-variables.conf /root/rtv.bak && "
-               "sed -i '/^isolated_cores=/d' /etc/tuned/realtime-variables.conf && "
+    """A config built on tuned's realtime profile, whose tuned.conf is broken on this host:
+    tuned refuses to load the merged profile ("Cannot parse"), and lltune puts the old
+    profile and its own files back."""
+    run(guest, "cp /usr/lib/tuned/realtime/tuned.conf /root/rt.bak && "
+               "echo 'a line that is not an option' >> /usr/lib/tuned/realtime/tuned.conf && "
                "cp %s /root/realtime.yaml && python3 - <<'EOF'\n"
                "import yaml\nc = yaml.safe_load(open('/root/realtime.yaml'))\n"
                "c.setdefault('tuned', {})['base_profile'] = 'realtime'\n"
@@ -309,13 +314,13 @@ def test_fault_profile_rejected(guest, flow):
         etc = state(guest)["etc"]
         res = lltune(guest, "apply -c /root/realtime.yaml", timeout=APPLY_TIMEOUT)
         assert res.rc == 1, res
-        assert "previous profile" in res.stderr and "isolated_cores" in res.stderr, res
+        assert "previous profile" in res.stderr and "Cannot parse" in res.stderr, res
         assert active(guest) == flow["previous_profile"]
         now = state(guest)["etc"]
         changed = sorted(k for k in set(now) | set(etc) if now.get(k) != etc.get(k))
         assert changed == [], changed
     finally:
-        run(guest, "cp /root/rtv.bak /etc/tuned/realtime-variables.conf")
+        run(guest, "cp /root/rt.bak /usr/lib/tuned/realtime/tuned.conf")
 
 
 def test_fault_two_applies_at_once(guest, flow):
