@@ -363,6 +363,8 @@ def test_fault_tuned_killed_during_apply(guest, flow):
                      "done'; cat /root/apply.out", timeout=1000)
     assert "rc=1" in res.stdout or "rc=0" in res.stdout, res
     run(guest, "systemctl restart tuned", timeout=APPLY_TIMEOUT)
+    print("the kill landed %s tuned finished applying" % (
+        "before" if "rc=1" in res.stdout else "after"))
     if "rc=1" in res.stdout:
         assert "apply failed" in res.stdout
         assert active(guest) == flow["previous_profile"]
