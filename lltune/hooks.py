@@ -21,6 +21,7 @@ from lltune.collectors.irqs import parse_interrupts
 from lltune.collectors.nics import pci_device_path
 from lltune.collectors.processes import parse_stat, status_field
 from lltune.cpulist import format_cpulist, parse_cpulist
+from lltune.errors import LLTuneError
 from lltune.fsutil import atomic_write
 from lltune.hostreader import RootReader
 from lltune.knobs import IFNAME_PATTERN, LIMIT_DOMAIN_PATTERN, OPTIONS_PATTERN
@@ -141,11 +142,13 @@ class Hook:
         for irq, cpus in sorted(desired.items()):
             self.set_irq_affinity(irq, cpus)
 
-    def stop_irqs(self) -> None:
+    def stop_irqs(self) -> List[str]:
+        # A refused IRQ (managed, or gone) is reported by set_irq_affinity and not retried.
         for irq, cpus in sorted((self.saved("irq-affinity") or {}).items()):
             if os.path.exists(self.path("/proc/irq/%s" % irq)):
                 self.set_irq_affinity(int(irq), parse_cpulist(cpus))
         self.forget("irq-affinity")
+        return []
 
     def verify_irqs(self, data: Dict[str, Any]) -> List[str]:
         problems = []
@@ -188,12 +191,17 @@ class Hook:
         for entry in data.get("coalesce") or []:
             self.set_coalesce(entry["interface"], entry["settings"])
 
-    def stop_coalesce(self) -> None:
+    def stop_coalesce(self) -> List[str]:
+        failed, problems = {}, []
         for interface, settings in sorted((self.saved("coalesce") or {}).items()):
             known = {k: v for k, v in settings.items() if v is not None}
             if known and self.reader.realpath("/sys/class/net/%s" % interface):
-                self.set_coalesce(interface, known)
-        self.forget("coalesce")
+                try:
+                    self.set_coalesce(interface, known)
+                except HookError as exc:
+                    failed[interface] = settings
+                    problems.append(str(exc))
+        return self._keep_failed("coalesce", failed, problems)
 
     def verify_coalesce(self, data: Dict[str, Any]) -> List[str]:
         problems = []
@@ -240,9 +248,9 @@ class Hook:
             saved.setdefault(str(pid), {"name": name, "cpus": allowed})
         self.save("kthreads", saved)
 
-    def stop_kthreads(self) -> None:
+    def stop_kthreads(self) -> List[str]:
         if self.root != "/":
-            return
+            return []
         for pid, record in sorted((self.saved("kthreads") or {}).items()):
             stat_text = self.reader.read("/proc/%s/stat" % pid, None)
             entry = parse_stat(stat_text) if stat_text else None
@@ -250,6 +258,7 @@ class Hook:
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(int(pid), record["cpus"])
         self.forget("kthreads")
+        return []
 
     def verify_kthreads(self, data: Dict[str, Any]) -> List[str]:
         house = [int(c) for c in data.get("kthread_cpus") or []]
@@ -282,11 +291,16 @@ class Hook:
             for device in devices:
                 self.run(["swapoff", device])
 
-    def stop_swap(self) -> None:
+    def stop_swap(self) -> List[str]:
+        failed, problems = [], []
         for device in self.saved("swap") or []:
             if device not in self.swap_devices():
-                self.run(["swapon", device])
-        self.forget("swap")
+                try:
+                    self.run(["swapon", device])
+                except HookError as exc:
+                    failed.append(device)
+                    problems.append(str(exc))
+        return self._keep_failed("swap", failed, problems)
 
     # -- limits ----------------------------------------------------------------------------
     @staticmethod
@@ -345,20 +359,35 @@ class Hook:
         content = self.reader.read(canonical, None)
         self.save(name, {"path": canonical, "content": content})
 
-    def restore_files(self) -> None:
+    def restore_files(self) -> List[str]:
         directory = self.path(STATE_DIR)
         names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+        problems = []
         for name in names:
             if not (name.startswith("file-") or name == "limits-file.json"):
                 continue
-            record = self.saved(name[:-len(".json")])
-            target = self.path(record["path"])
-            if record["content"] is None:
-                if os.path.lexists(target):
-                    os.unlink(target)
-            else:
-                atomic_write(target, record["content"].encode(), 0o644)
-            self.forget(name[:-len(".json")])
+            # A file that cannot be restored keeps its saved copy for the next stop.
+            try:
+                record = self.saved(name[:-len(".json")])
+                target = self.path(record["path"])
+                if record["content"] is None:
+                    if os.path.lexists(target):
+                        os.unlink(target)
+                else:
+                    atomic_write(target, record["content"].encode(), 0o644)
+                self.forget(name[:-len(".json")])
+            except (HookError, LLTuneError, OSError) as exc:
+                problems.append("%s: %s" % (name, exc))
+        return problems
+
+    def _keep_failed(self, name: str, failed: Any, problems: List[str]) -> List[str]:
+        """Forget the saved state once everything in it is restored; otherwise keep only
+        what failed, so the next stop tries again."""
+        if failed:
+            self.save(name, failed)
+        else:
+            self.forget(name)
+        return problems
 
     def verify_files(self, data: Dict[str, Any]) -> List[str]:
         wanted = {}
@@ -386,12 +415,16 @@ class Hook:
         return 0
 
     def stop(self) -> int:
-        self.stop_kthreads()
-        self.stop_coalesce()
-        self.stop_irqs()
-        self.stop_swap()
-        self.restore_files()
-        return 0
+        """Undo everything start did; one failure does not stop the rest of the undo."""
+        problems = []
+        for undo in (self.stop_kthreads, self.stop_coalesce, self.stop_irqs, self.stop_swap,
+                     self.restore_files):
+            try:
+                problems += undo()
+            except (HookError, LLTuneError, OSError) as exc:
+                problems.append("%s: %s" % (undo.__name__, exc))
+        self.messages += problems
+        return 1 if problems else 0
 
     def verify(self) -> int:
         data = self.load_data()
@@ -420,7 +453,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("usage: lltune-hook start|stop [full_rollback]|verify [ignore_missing]",
                   file=sys.stderr)
             return 2
-    except (HookError, OSError) as exc:
+    except (HookError, LLTuneError, OSError) as exc:
         print("lltune-hook %s: %s" % (verb, exc), file=sys.stderr)
         return 1
     for message in hook.messages:

@@ -173,3 +173,29 @@ def test_kernel_threads_outside_housekeeping_are_reported(root):
     assert any("kworker/u8:2 (1001)" in m for m in hook.messages)
     # start() moves threads only on the live root: these pids are not this kernel's
     assert hook.start() == 0 and hook.saved("kthreads") is None
+
+
+def test_stop_goes_on_after_a_failure_and_keeps_what_failed(root, monkeypatch):
+    _file(root, "/proc/swaps", "Filename Type Size Used Priority\n/dev/vdb partition 1 0 -2\n")
+    _data(root, swap="off", limits=[{"domain": "*", "nofile": 65536}],
+          irq_pins=[{"interface": "eth1", "cpus": [2]}])
+    commands = []
+
+    def run(hook, argv, ok_codes=(0,)):
+        # A mock fault: swapon failing cannot be produced without touching this host's swap.
+        commands.append(argv)
+        if argv[0] == "swapon":
+            raise HookError("swapon /dev/vdb failed (255): device busy")
+
+    monkeypatch.setattr(Hook, "run", run)
+    assert Hook(str(root)).start() == 0
+    _file(root, "/proc/swaps", "Filename Type Size Used Priority\n")
+    hook = Hook(str(root))
+    assert hook.stop() == 1
+    assert hook.messages == ["swapon /dev/vdb failed (255): device busy"]
+    assert not (root / LIMITS_FILE.lstrip("/")).exists(), "the limits file was still removed"
+    assert _affinity(root, 25) == "0-3", "the IRQs were still restored"
+    assert Hook(str(root)).saved("swap") == ["/dev/vdb"], "kept for the next stop"
+    monkeypatch.setattr(Hook, "run", lambda hook, argv, ok_codes=(0,): commands.append(argv))
+    assert Hook(str(root)).stop() == 0
+    assert commands[-1] == ["swapon", "/dev/vdb"] and Hook(str(root)).saved("swap") is None
