@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -18,14 +19,18 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from lltune import __version__, backup, journal
 from lltune.config import Config
 from lltune.dbusclient import BusUnavailable, SystemBus
-from lltune.errors import EnvironmentProblem, HostError, LLTuneError
+from lltune.errors import EnvironmentProblem, HostError, InputError, LLTuneError
 from lltune.plan import Change, build, table
-from lltune.render import PROFILE_DIR, PROFILE_NAME, Rendered, render
-from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError, unexpected_failures
+from lltune.render import HOOK_DATA, PROFILE_DIR, PROFILE_NAME, TUNED_CONF, Rendered, render
+from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError, verify_failures
 
 LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+TIMER = "lltune-verify.timer"
+# The only files and directory apply writes, so the only ones rollback will touch.
+MANAGED_FILES = (TUNED_CONF, HOOK_DATA)
+_COPY_NAME = re.compile(r"^files/[0-9]{3}$")
 @dataclass
 class Outcome:
     """What a command did, for the terminal, the journal and tests."""
@@ -181,11 +186,12 @@ def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundl
         target = host_path(root, record["path"])
         try:
             if record["existed"]:
-                with open(os.path.join(bundle.path, record["copy"]), "rb") as handle:
-                    atomic_write(target, handle.read(), record["mode"])
+                atomic_write(target, _read_copy(bundle, record["copy"]), record["mode"])
                 os.chown(target, record["uid"], record["gid"])
             elif os.path.lexists(target):
                 os.unlink(target)
+        except LLTuneError as exc:
+            problems.append("%s: %s" % (record["path"], exc))
         except OSError as exc:
             problems.append("%s: %s" % (record["path"], exc.strerror or exc))
     for directory in created_dirs:
@@ -196,6 +202,39 @@ def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundl
         except OSError as exc:
             problems.append("%s: %s" % (directory, exc.strerror or exc))
     return problems
+
+
+def _read_copy(bundle: backup.Bundle, name: str) -> bytes:
+    fd = os.open(os.path.join(bundle.path, name), os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def checked_restore_plan(state: Dict[str, Any],
+                         bundle: backup.Bundle) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """The file records and created directories of a bundle's state.json, refused unless
+    each names a file apply writes: rollback runs as root and does what the bundle says."""
+    records, created = state.get("files", []), state.get("created_dirs", [])
+
+    def refuse(key: str) -> None:
+        raise InputError("not a record lltune writes; refusing to restore from this bundle",
+                         os.path.join(bundle.path, backup.STATE_FILE), key=key)
+
+    if not isinstance(records, list):
+        refuse("files")
+    if not isinstance(created, list) or any(d != PROFILE_DIR for d in created):
+        refuse("created_dirs")
+    for index, record in enumerate(records):
+        valid = isinstance(record, dict) and record.get("path") in MANAGED_FILES and \
+            isinstance(record.get("existed"), bool)
+        if valid and record["existed"]:
+            valid = isinstance(record.get("copy"), str) and bool(
+                _COPY_NAME.match(record["copy"])) and all(
+                type(record.get(key)) is int and record[key] >= 0
+                for key in ("mode", "uid", "gid")) and record["mode"] <= 0o7777
+        if not valid:
+            refuse("files[%d]" % index)
+    return records, created
 
 
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
@@ -217,12 +256,11 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
         mode, _ = tuned.profile_mode()
         units_before = {unit: systemd.unit_file_state(unit) for unit in UNITS}
         if previous == PROFILE_NAME and _files_unchanged(rendered, root) and \
-                all(state == "enabled" for state in units_before.values()):
-            passed, log = tuned.verify()
-            if passed or not unexpected_failures(log):
-                step("nothing to change: profile %s is active, its files are as rendered and "
-                     "tuned verifies it" % PROFILE_NAME)
-                return Outcome(False, "no change: the host already runs this config")
+                all(state == "enabled" for state in units_before.values()) and \
+                not verify_failures(*tuned.verify()):
+            step("nothing to change: profile %s is active, its files are as rendered and "
+                 "tuned verifies it" % PROFILE_NAME)
+            return Outcome(False, "no change: the host already runs this config")
         targets = {path: host_path(root, path) for path in rendered.files}
         needed = sum(len(d) for d in rendered.files.values()) + sum(
             os.path.getsize(p) for p in targets.values() if os.path.isfile(p))
@@ -249,17 +287,20 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
             step("switch tuned to %s and wait for it to apply" % PROFILE_NAME)
             tuned.switch(PROFILE_NAME)
             step("verify with tuned")
-            passed, log = tuned.verify()
-            failures = unexpected_failures(log)
-            if not passed and failures:
+            failures = verify_failures(*tuned.verify())
+            if failures:
                 raise HostError("tuned's verify failed after apply: %s"
-                                % ("; ".join(failures[:5]) or "see the journal"))
+                                % "; ".join(failures[:5]))
             step("enable %s" % ", ".join(UNITS))
             systemd.enable(UNITS)
-            systemd.start("lltune-verify.timer")
-        except (LLTuneError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, LLTuneError) else (
-                "%s: %s" % (getattr(exc, "filename", ""), exc.strerror or exc))
+            systemd.start(TIMER)
+        except (LLTuneError, OSError, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                reason = "interrupted"
+            elif isinstance(exc, LLTuneError):
+                reason = str(exc)
+            else:
+                reason = "%s: %s" % (getattr(exc, "filename", ""), exc.strerror or exc)
             step("failed: %s; putting the previous state back" % reason)
             problems = _undo(tuned, systemd, bundle, previous, mode, records, created,
                              units_before, root)
@@ -292,16 +333,30 @@ def _boot_id(root: str) -> Optional[str]:
 def _undo(tuned: Tuned, systemd: Systemd, bundle: backup.Bundle, previous: str, mode: str,
           records: List[Dict[str, Any]], created: List[str], units_before: Dict[str, Any],
           root: str) -> List[str]:
-    """Best effort back to the recorded state; returns what could not be restored."""
-    problems = []
+    """Best effort back to the recorded state; returns what could not be restored.
+
+    Files first: when the previous profile is lltune itself, tuned reloads it from disk on the
+    switch, so the restored files must be in place by then. Switching away from lltune needs
+    nothing from these files: tuned unapplies from what it holds in memory."""
+    problems = _restore_files(records, created, bundle, root)
     try:
         _switch_back(tuned, previous, mode)
     except (LLTuneError, BusUnavailable) as exc:
         problems.append("tuned: %s" % exc)
         problems += _point_tuned_at(previous, root)
-    problems += _restore_files(records, created, bundle, root)
+        problems += _stop_hook(root)
     problems += _restore_units(systemd, units_before)
     return problems
+
+
+def _stop_hook(root: str) -> List[str]:
+    """tuned is gone, so its [script] stop will not run: undo the hook's changes here."""
+    from lltune.hooks import Hook
+
+    hook = Hook(root)
+    if hook.stop():
+        return ["hook: %s" % message for message in hook.messages]
+    return []
 
 
 def _switch_back(tuned: Tuned, previous: str, mode: str) -> None:
@@ -333,6 +388,8 @@ def _restore_units(systemd: Systemd, before: Dict[str, Any]) -> List[str]:
         return []
     try:
         systemd.disable(to_disable)
+        if TIMER in to_disable:
+            systemd.stop(TIMER)  # disabling leaves a started timer running until reboot
         return []
     except LLTuneError as exc:
         return ["units: %s" % exc]
@@ -341,28 +398,39 @@ def _restore_units(systemd: Systemd, before: Dict[str, Any]) -> List[str]:
 def rollback(reference: Optional[str], root: str = "/",
              bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
              timeout: float = TUNED_APPLY_TIMEOUT) -> Outcome:
-    """Switch tuned back to the recorded profile and restore every file apply wrote."""
+    """Restore every file apply wrote and switch tuned back to the recorded profile."""
     require_root()
-    bundle = backup.find(reference)
-    state = bundle.read_json(backup.STATE_FILE)
-    if state.get("status") == "rolled-back":
-        return Outcome(False, "bundle %s was already rolled back" % bundle.id, bundle.path)
     step = Step(4, quiet)
     step("lock %s" % LOCK_FILE)
-    with Lock(root), bus_factory() as bus:
-        tuned, systemd = Tuned(bus, timeout), Systemd(bus)
+    with Lock(root):
+        backup.backups_root()  # refuses a state directory that is a link or not ours
+        bundle = backup.find(reference)
+        if not bundle.has(backup.STATE_FILE):
+            raise InputError("a plan bundle: it changed nothing, so there is nothing to roll "
+                             "back", bundle.path)
+        state = bundle.read_json(backup.STATE_FILE)
+        if state.get("status") == "rolled-back":
+            return Outcome(False, "bundle %s was already rolled back" % bundle.id, bundle.path)
+        newest = backup.find(None)
+        if newest.path != bundle.path:
+            raise InputError("a newer apply (%s) is still in place; roll that back first"
+                             % newest.id, bundle.path)
+        records, created = checked_restore_plan(state, bundle)
         previous = state.get("previous_profile") or ""
-        step("switch tuned back to %s" % (previous or "off"))
-        try:
-            _switch_back(tuned, previous, state.get("previous_mode", "manual"))
-        except TunedError as exc:
-            raise HostError("rollback: %s; files were not touched, run rollback again"
-                            % exc) from None
-        step("restore %d file(s) from %s" % (len(state.get("files", [])), bundle.id))
-        problems = _restore_files(state.get("files", []), state.get("created_dirs", []),
-                                  bundle, root)
-        step("disable lltune's units")
-        problems += _restore_units(systemd, state.get("units_before") or {})
+        with bus_factory() as bus:
+            tuned, systemd = Tuned(bus, timeout), Systemd(bus)
+            step("restore %d file(s) from %s" % (len(records), bundle.id))
+            problems = _restore_files(records, created, bundle, root)
+            step("switch tuned back to %s" % (previous or "off"))
+            try:
+                _switch_back(tuned, previous, state.get("previous_mode", "manual"))
+            except TunedError as exc:
+                bundle.update_state(status="rollback-incomplete",
+                                    rollback_problems=problems + ["tuned: %s" % exc])
+                raise HostError("rollback: %s; the files are restored; run `lltune rollback` "
+                                "again once tuned answers" % exc) from None
+            step("disable and stop lltune's units")
+            problems += _restore_units(systemd, state.get("units_before") or {})
         bundle.update_state(status="rolled-back" if not problems else "rollback-incomplete",
                             rollback_problems=problems)
     reboot = bool(state.get("reboot_needed"))

@@ -165,7 +165,8 @@ class Bundle:
 def new_bundle(kind: str, version: str, previous: str = "see state.json") -> Bundle:
     root = backups_root()
     created = datetime.datetime.now(datetime.timezone.utc)
-    name = "%s-%s-%s" % (created.strftime("%Y%m%dT%H%M%SZ"), kind, secrets.token_hex(3))
+    # Microseconds: ids sort newest first, and applies a second apart must not tie.
+    name = "%s-%s-%s" % (created.strftime("%Y%m%dT%H%M%S.%fZ"), kind, secrets.token_hex(3))
     path = os.path.join(root, name)
     _private_dir(path)
     bundle = Bundle(path)
@@ -189,34 +190,47 @@ def list_bundles() -> List[Bundle]:
     return sorted(bundles, key=lambda b: b.id, reverse=True)
 
 
+# An apply bundle in one of these states may still have something for rollback to undo.
+ROLLBACK_PENDING = ("applied", "applying", "failed-restored-partially",
+                    "rollback-incomplete")
+
+
+def _status(bundle: Bundle) -> Optional[str]:
+    return bundle.read_json(STATE_FILE).get("status") if bundle.has(STATE_FILE) else None
+
+
+def pending_rollback() -> List[Bundle]:
+    """Apply bundles not yet rolled back, newest first: rollback undoes them in this order."""
+    return [bundle for bundle in list_bundles() if _status(bundle) in ROLLBACK_PENDING]
+
+
 def find(reference: Optional[str]) -> Bundle:
-    """A bundle by id or path; without one, the newest apply bundle not yet rolled back."""
-    bundles = list_bundles()
+    """A bundle under the state directory by id or path; without one, the newest apply
+    bundle not yet rolled back. A directory elsewhere is refused: rollback runs as root and
+    trusts what a bundle's state.json says to write."""
     if reference:
-        for bundle in bundles:
-            if reference in (bundle.id, bundle.path, os.path.abspath(reference)):
+        wanted = os.path.abspath(reference)
+        for bundle in list_bundles():
+            if reference == bundle.id or wanted == bundle.path:
                 return bundle
-        if os.path.isdir(reference) and os.path.exists(os.path.join(reference, STATE_FILE)):
-            return Bundle(os.path.abspath(reference))
-        raise InputError("no such backup bundle", reference)
-    for bundle in bundles:
-        if bundle.has(STATE_FILE) and bundle.read_json(STATE_FILE).get("status") in (
-                "applied", "applying", "failed-restored-partially"):
-            return bundle
+        raise InputError("no such backup bundle under %s (see `lltune backups`)"
+                         % os.path.join(state_dir(), "backups"), reference)
+    pending = pending_rollback()
+    if pending:
+        return pending[0]
     raise InputError("no applied lltune bundle to roll back (see `lltune backups`)")
 
 
 def prune(keep: int) -> List[str]:
-    """Delete all but the newest `keep` bundles, never the one rollback would use."""
+    """Delete all but the newest `keep` bundles, never one rollback still needs: each apply
+    bundle records the profile and files before it, so the chain back to the host as it was
+    before lltune must stay whole."""
     import shutil
 
-    try:
-        protected = find(None).path
-    except InputError:
-        protected = None
+    protected = {bundle.path for bundle in pending_rollback()}
     removed = []
     for bundle in list_bundles()[keep:]:
-        if bundle.path != protected:
+        if bundle.path not in protected:
             shutil.rmtree(bundle.path)
             removed.append(bundle.id)
     return removed

@@ -35,6 +35,17 @@ def unexpected_failures(log: str) -> List[str]:
             and _PENDING_REBOOT not in line]
 
 
+def verify_failures(passed: bool, log: str) -> List[str]:
+    """Why tuned's verify failed; empty when it passed or when only kernel parameters that
+    wait for a reboot are missing. A failure that logged nothing still counts as one."""
+    if passed:
+        return []
+    failures = unexpected_failures(log)
+    if failures or _PENDING_REBOOT in log:
+        return failures
+    return ["tuned's verify failed and logged no reason (see tuned's log)"]
+
+
 class TunedError(HostError):
     """tuned refused or failed to do what was asked."""
 

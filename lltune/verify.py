@@ -23,13 +23,13 @@ def _booted_since_apply(state: Optional[Dict[str, Any]], reader: RootReader) -> 
 
 
 def _tuned_verdict() -> Dict[str, Any]:
-    from lltune.tunedctl import Tuned, unexpected_failures
+    from lltune.tunedctl import Tuned, verify_failures
 
     try:
         with SystemBus(timeout=10.0) as bus:
             passed, log = Tuned(bus).verify()
             return {"available": True, "passed": passed,
-                    "failures": unexpected_failures(log)[-50:],
+                    "failures": verify_failures(passed, log)[-50:],
                     "log": [line for line in log.splitlines() if line.strip()][-50:]}
     except (BusUnavailable, LLTuneError) as exc:
         return {"available": False, "reason": str(exc)}

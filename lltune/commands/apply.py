@@ -1,10 +1,12 @@
 """`lltune apply [--plan]`, `verify`, `rollback` and `backups`."""
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from lltune import backup, journal
 from lltune.config import Config, load
@@ -50,6 +52,20 @@ def _plugins_for_plan() -> Optional[Dict[str, Dict[str, str]]]:
         return None
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd stopping a unit, `kill`) interrupts apply as Ctrl-C does, so apply
+    puts the previous state back instead of dying half-way."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_apply(args: argparse.Namespace) -> int:
     from lltune import apply, render
 
@@ -70,6 +86,7 @@ def run_apply(args: argparse.Namespace) -> int:
             return _audit_failed(args)
         rendered = render.render(config, snapshot, _plugins_for_plan())
         bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
+        backup.prune(args.keep)
         sys.stdout.write(markdown)
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
@@ -80,8 +97,9 @@ def run_apply(args: argparse.Namespace) -> int:
         snapshot = _live_snapshot(config)
         if _audit_errors(config, snapshot):
             return _audit_failed(args)
-        outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
-                              timeout=args.timeout, lock=False)
+        with _sigterm_interrupts():
+            outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
+                                  timeout=args.timeout, lock=False)
     print(outcome.message)
     for note in outcome.details:
         print("note: %s" % note)

@@ -12,7 +12,7 @@ import pytest
 
 from lltune import apply, backup
 from lltune.config import load_text
-from lltune.errors import EnvironmentProblem, HostError
+from lltune.errors import EnvironmentProblem, HostError, InputError
 from lltune.render import HOOK_DATA, TUNED_CONF
 
 PROFILES = {"virtual-guest": "guest", "network-latency": "nl", "balanced": "b",
@@ -167,6 +167,12 @@ def test_unauthorised_caller_changes_nothing(host):
 
 
 def test_tuned_dying_during_apply(host):
+    from lltune.hooks import LIMITS_FILE, Hook
+
+    # As if tuned had run the hook's start before it died: its stop will never come.
+    hook = Hook(host["root"])
+    hook.save("limits-file", {"path": LIMITS_FILE, "content": None})
+    hook.write(LIMITS_FILE, "* - memlock unlimited\n")
     host["tuned"].call("org.lltune.test.TunedMock", "DieOnNextSwitch")
     with pytest.raises(HostError, match="left the system bus") as failure:
         _apply(host, timeout=60)
@@ -175,6 +181,8 @@ def test_tuned_dying_during_apply(host):
     with open(os.path.join(host["root"], "etc/tuned/active_profile")) as handle:
         assert handle.read() == "virtual-guest\n", "tuned's next start loads the old profile"
     assert _installed(host) == {TUNED_CONF: False, HOOK_DATA: False}
+    assert not os.path.exists(hook.path(LIMITS_FILE)), "lltune ran the hook's stop itself"
+    assert hook.saved("limits-file") is None
     state = backup.list_bundles()[0].read_json(backup.STATE_FILE)
     assert state["status"] == "failed-restored-partially"
 
@@ -208,3 +216,144 @@ def test_plan_json_of_the_apply_bundle(host):
     assert any(c["knob"] == "cpu.isolated" for c in plan["changes"])
     assert sorted(os.listdir(os.path.join(bundle.path, "profile"))) == ["hook-data.json",
                                                                         "tuned.conf"]
+
+
+CONFIG_B = CONFIG.replace('isolated: "2-3"', 'isolated: "3"').replace(
+    'housekeeping: "0-1"', 'housekeeping: "0-2"')
+
+
+def _apply_text(host, text, **kwargs):
+    return apply.apply(load_text(text), host["snapshot"], root=host["root"], quiet=True,
+                       **kwargs)
+
+
+def _read(host, path):
+    with open(os.path.join(host["root"], path.lstrip("/")), "rb") as handle:
+        return handle.read()
+
+
+def _timer_state(host):
+    from tests.integration.busrig import BusClient
+
+    unit = host["systemd"].call("org.freedesktop.systemd1.Manager", "GetUnit", "s",
+                                ["lltune-verify.timer"])[0]
+    with BusClient(host["systemd"].bus.address) as client:
+        value = client.call("org.freedesktop.systemd1", unit, "org.freedesktop.DBus.Properties",
+                            "Get", "ss", ["org.freedesktop.systemd1.Unit", "ActiveState"])[0]
+    return getattr(value, "value", value)
+
+
+def test_rollback_stops_the_timer_apply_started(host):
+    _apply(host)
+    assert _timer_state(host) == "active"
+    apply.rollback(None, root=host["root"], quiet=True)
+    assert _timer_state(host) == "inactive"
+
+
+def test_rollbacks_walk_back_through_chained_applies(host, monkeypatch):
+    """Rolling back a second apply (its previous profile is lltune itself) must put the first
+    apply's files in place before tuned reloads lltune from disk."""
+    _apply(host)
+    first = _read(host, TUNED_CONF)
+    _apply_text(host, CONFIG_B)
+    assert _read(host, TUNED_CONF) != first
+    seen = []
+    real_switch = apply.Tuned.switch
+
+    def watching_switch(tuned, profile):  # a spy: the real call happens
+        seen.append((profile, _read(host, TUNED_CONF) if _installed(host)[TUNED_CONF]
+                     else None))
+        return real_switch(tuned, profile)
+
+    monkeypatch.setattr(apply.Tuned, "switch", watching_switch)
+    apply.rollback(None, root=host["root"], quiet=True)
+    assert seen == [("lltune", first)], "files restored first, then tuned reloads lltune"
+    assert _tuned_state(host)["active"] == "lltune"
+    apply.rollback(None, root=host["root"], quiet=True)
+    assert seen[1] == ("virtual-guest", None)
+    _assert_untouched(host)
+
+
+def test_pruning_keeps_the_way_back_to_the_original_profile(host):
+    for index in range(6):
+        _apply_text(host, CONFIG if index % 2 else CONFIG_B, keep=2)
+    applied = [b for b in backup.list_bundles()
+               if b.read_json(backup.STATE_FILE)["status"] == "applied"]
+    assert len(applied) == 6, "no bundle rollback still needs was pruned"
+    for _ in range(6):
+        apply.rollback(None, root=host["root"], quiet=True)
+    _assert_untouched(host)
+    with pytest.raises(InputError, match="no applied lltune bundle"):
+        apply.rollback(None, root=host["root"], quiet=True)
+
+
+def test_rollback_by_path_uses_that_bundle_and_refuses_an_older_one(host):
+    _apply(host)
+    older = backup.find(None)
+    _apply_text(host, CONFIG_B)
+    newer = backup.find(None)
+    with pytest.raises(InputError, match="roll that back first"):
+        apply.rollback(older.path, root=host["root"], quiet=True)
+    assert apply.rollback(newer.path, root=host["root"], quiet=True).bundle == newer.path
+    assert apply.rollback(older.path + "/", root=host["root"], quiet=True).bundle == older.path
+    _assert_untouched(host)
+
+
+def test_rollback_refuses_a_bundle_outside_the_state_directory(host, tmp_path):
+    _apply(host)
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / backup.STATE_FILE).write_text(json.dumps({"status": "applied", "files": []}))
+    with pytest.raises(InputError, match="no such backup bundle"):
+        apply.rollback(str(forged), root=host["root"], quiet=True)
+    assert _tuned_state(host)["active"] == "lltune", "nothing was rolled back"
+
+
+@pytest.mark.parametrize("record", [
+    {"path": "/etc/shadow", "existed": False},
+    {"path": TUNED_CONF, "existed": True, "copy": "../../../etc/passwd", "mode": 420,
+     "uid": 0, "gid": 0},
+    {"path": TUNED_CONF, "existed": True, "copy": "files/000", "mode": "0644", "uid": 0,
+     "gid": 0},
+])
+def test_rollback_refuses_a_state_file_naming_what_apply_never_writes(host, record):
+    _apply(host)
+    bundle = backup.find(None)
+    bundle.update_state(files=[record])
+    with pytest.raises(InputError, match=r"files\[0\]: not a record lltune writes"):
+        apply.rollback(None, root=host["root"], quiet=True)
+    assert _tuned_state(host)["active"] == "lltune"
+    assert _installed(host) == {TUNED_CONF: True, HOOK_DATA: True}
+
+
+def test_a_file_that_cannot_be_restored_does_not_stop_the_rest(host):
+    profile_dir = os.path.join(host["root"], "etc/tuned/lltune")
+    os.makedirs(profile_dir)
+    with open(os.path.join(profile_dir, "tuned.conf"), "wb") as handle:
+        handle.write(b"[main]\n")
+    _apply(host)
+    conf = os.path.join(profile_dir, "tuned.conf")
+    os.unlink(conf)
+    os.mkdir(conf)  # nothing can be renamed over a directory
+    with pytest.raises(HostError, match="tuned.conf") as failure:
+        apply.rollback(None, root=host["root"], quiet=True)
+    assert failure.value.exit_code == 1
+    assert not os.path.exists(os.path.join(profile_dir, "hook-data.json"))
+    assert _tuned_state(host)["active"] == "virtual-guest"
+    assert _timer_state(host) == "inactive"
+    state = backup.list_bundles()[0].read_json(backup.STATE_FILE)
+    assert state["status"] == "rollback-incomplete"
+    assert backup.find(None).path == backup.list_bundles()[0].path, "rollback can run again"
+
+
+def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
+    # A mock fault: Ctrl-C or SIGTERM cannot be delivered at a chosen step for real.
+    def interrupted(systemd, units):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply.Systemd, "enable", interrupted)
+    with pytest.raises(HostError, match="interrupted.*restored"):
+        _apply(host)
+    _assert_untouched(host)
+    assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == \
+        "failed-restored"

@@ -169,3 +169,16 @@ def test_only_kernel_parameters_may_fail_tuned_verify_before_the_reboot():
             "lltune-hook verify: IRQ 36 affinity 0-1, wanted 0'\n")
     assert [line[-25:] for line in unexpected_failures(hook)] == [
         "IRQ 35 affinity 0-1, wanted 0"[-25:], "IRQ 36 affinity 0-1, wanted 0'"[-25:]]
+
+
+def test_a_failed_tuned_verify_is_excused_only_by_pending_kernel_parameters():
+    from lltune.tunedctl import verify_failures
+
+    pending = ("ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
+               "'nohz_full' is missing, expected 'nohz_full=2-3'\n")
+    assert verify_failures(True, "") == []
+    assert verify_failures(False, pending) == []
+    assert verify_failures(False, "") == [
+        "tuned's verify failed and logged no reason (see tuned's log)"]
+    drift = "ERROR    tuned.plugins.plugin_sysctl: verify: failed: 'vm.swappiness'\n"
+    assert verify_failures(False, pending + drift) == [drift.strip()]
