@@ -7,6 +7,7 @@ string is meant (`mitigations: off`). Every error names file:line:column and the
 """
 
 import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -61,7 +62,8 @@ def config_schema() -> Dict[str, Any]:
         "additionalProperties": False,
         "required": ["version"],
         "properties": dict({
-            "version": {"const": CONFIG_VERSION, "description": "config format version"},
+            "version": {"type": "integer", "const": CONFIG_VERSION,
+                        "description": "config format version"},
             "preset": {"enum": list(PRESETS), "description": "defaults for absent keys"},
         }, **sections),
     }
@@ -329,6 +331,9 @@ def _schema_error_message(error: Any, document: _Document) -> Tuple[str, Path]:
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
             return "unknown key %r" % extra[0], path + (extra[0],)
+    expected = _float_for_integer(error)
+    if expected:
+        return expected, path
     if path in document.yaml11_bools:
         word = document.yaml11_bools[path]
         return ("YAML reads an unquoted %s as a boolean; write '%s' in quotes if you mean the "
@@ -338,12 +343,48 @@ def _schema_error_message(error: Any, document: _Document) -> Tuple[str, Path]:
     return message, path
 
 
-def validate_data(data: Any, source: str, document: Optional[_Document] = None) -> None:
-    """Raise InputError for the first schema violation, with its position and key path."""
+@functools.cache
+def _validator_class() -> Any:
+    """Draft 7, except that "integer" excludes floats.
+
+    Draft 7 counts 2.0 as an integer (a number with no fractional part), but lltune writes a
+    value as Python prints it: `sched_rt_runtime_us: -1.0` would reach tuned.conf as
+    kernel.sched_rt_runtime_us=-1.0, which sysctl refuses. bool is already excluded.
+    `validators.extend(..., type_checker=)` is in jsonschema since 3.0 (RHEL 9 ships 3.2).
+    """
     import jsonschema
 
+    base = jsonschema.Draft7Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+_TYPE_WORDS = {"integer": "an integer", "string": "a string", "boolean": "a boolean",
+               "object": "a mapping", "array": "a list"}
+
+
+def _float_for_integer(error: Any) -> Optional[str]:
+    """"expected an integer, got 2.0" for a float where the schema (or one branch of its
+    anyOf/oneOf, as for `memlock: unlimited | integer`) wants an integer."""
+    if not isinstance(error.instance, float):
+        return None
+    pending = [error]
+    while pending:
+        one = pending.pop()
+        kinds = one.validator_value if isinstance(one.validator_value, list) else [
+            one.validator_value]
+        if one.validator == "type" and "integer" in kinds and "number" not in kinds:
+            words = [_TYPE_WORDS.get(kind, kind) for kind in kinds if kind != "null"]
+            return "expected %s, got %r" % (" or ".join(words), error.instance)
+        pending.extend(sub for sub in one.context or () if not sub.path)  # same value only
+    return None
+
+
+def validate_data(data: Any, source: str, document: Optional[_Document] = None) -> None:
+    """Raise InputError for the first schema violation, with its position and key path."""
     document = document or _Document()
-    validator = jsonschema.Draft7Validator(config_schema())
+    validator = _validator_class()(config_schema())
     errors = list(validator.iter_errors(data))
     if not errors:
         return

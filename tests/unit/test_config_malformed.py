@@ -58,6 +58,10 @@ CASES = [
     ("bool-as-string", V + "cpu:\n  turbo: 'true'\n", 3, "cpu.turbo"),
     ("bool-as-int", V + "cpu:\n  turbo: 1\n", 3, "cpu.turbo"),
     ("float-for-int", V + "memory:\n  stat_interval: 1.5\n", 3, "memory.stat_interval"),
+    # Draft 7 calls 2.0 an integer; lltune would write "-1.0" into tuned.conf.
+    ("whole-float-for-int", V + "kernel:\n  sched_rt_runtime_us: -1.0\n", 3,
+     "kernel.sched_rt_runtime_us"),
+    ("whole-float-version", "version: 1.0\n", 1, "version"),
     ("interfaces-mapping", V + "network:\n  interfaces:\n    eth0: {role: latency}\n", 3,
      "network.interfaces"),
     ("interface-null", V + "network:\n  interfaces:\n    - null\n", 4, "network.interfaces[0]"),
@@ -150,6 +154,27 @@ def test_malformed_config_is_one_line_exit_2(tmp_path, snapshot, capsys, name, t
     assert match, err
     assert int(match.group(1)) == line, err
     assert match.group(3) == key, err
+
+
+@pytest.mark.parametrize("text, key, value", [
+    (V + "cpu:\n  max_exit_latency_us: 2.0\n", "cpu.max_exit_latency_us", "2.0"),
+    (V + "network:\n  interfaces:\n    - match: {name: eth0}\n      rings: {rx: 1024.0}\n",
+     "network.interfaces[0].rings.rx", "1024.0"),
+    (V + "network:\n  interfaces:\n    - match: {name: eth0}\n      channels: {combined: 2.0}"
+     "\n", "network.interfaces[0].channels.combined", "2.0"),
+    (V + "memory:\n  hugepages:\n    - size: 2M\n      per_node: {'0': 1.0}\n",
+     "memory.hugepages[0].per_node.0", "1.0"),
+    (V + "limits:\n  - {domain: '@t', rtprio: 99.0}\n", "limits[0].rtprio", "99.0"),
+    (V + "limits:\n  - {domain: '@t', memlock: 1000.0}\n", "limits[0].memlock", "1000.0"),
+    (V + "sysctl:\n  vm.max_map_count: 1.5e+300\n", "sysctl.vm.max_map_count", "1.5e+300"),
+])
+def test_a_float_is_not_an_integer(tmp_path, snapshot, capsys, text, key, value):
+    path = tmp_path / "float.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = _audit(path, snapshot, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert re.search(r"%s:\d+:\d+: %s: expected (an integer|a string or an integer), got %s$"
+                     % (re.escape(str(path)), re.escape(key), re.escape(value)), err.strip()), err
 
 
 def test_not_utf8_names_line_and_column(tmp_path, snapshot, capsys):
