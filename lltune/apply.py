@@ -360,13 +360,16 @@ def _stop_hook(root: str) -> List[str]:
 
 
 def _switch_back(tuned: Tuned, previous: str, mode: str) -> None:
-    if previous:
-        tuned.switch(previous)
-    else:
+    if not previous:
         tuned.disable()
-    if mode == "auto":
-        journal.info("tuned was in automatic profile selection; run `tuned-adm auto_profile`"
-                     " to return to it")
+    elif mode == "auto" and tuned.recommended_profile() == previous:
+        tuned.switch(previous, auto=True)
+    else:
+        tuned.switch(previous)
+        if mode == "auto":
+            journal.info("tuned was in automatic profile selection; it now recommends another "
+                         "profile than %s, so %s stays selected by hand: `tuned-adm "
+                         "auto_profile` returns to automatic selection" % (previous, previous))
 
 
 def _point_tuned_at(previous: str, root: str) -> List[str]:

@@ -104,15 +104,23 @@ class Tuned:
         if not self._call("disable"):
             raise TunedError("tuned refused to switch off (unauthorised? run as root)")
 
-    def switch(self, profile: str) -> None:
-        """Switch to `profile` and wait until tuned has applied it (profile_changed)."""
+    def recommended_profile(self) -> str:
+        return str(self._call("recommend_profile"))
+
+    def switch(self, profile: str, auto: bool = False) -> None:
+        """Switch to `profile` and wait until tuned has applied it (profile_changed).
+
+        auto: through auto_profile, which puts tuned back in automatic selection; tuned then
+        applies its recommended profile, which the caller has checked is `profile`."""
         timeout = self.apply_timeout
         # After `tuned-adm off` switch_profile only loads the profile; start() applies it,
         # as tuned-adm does.
         start_after = not self.is_running()
-        self.bus.run(self._switch(profile, timeout, start_after), timeout + 10)
+        call = ("auto_profile", "", []) if auto else ("switch_profile", "s", [profile])
+        self.bus.run(self._switch(profile, call, timeout, start_after), timeout + 10)
 
-    async def _switch(self, profile: str, timeout: float, start_after: bool) -> None:
+    async def _switch(self, profile: str, call: Tuple[str, str, List[Any]], timeout: float,
+                      start_after: bool) -> None:
         from dbus_next import Message, MessageType
         from dbus_next.constants import MessageFlag
 
@@ -138,13 +146,14 @@ class Tuned:
                          "arg0='%s'" % TUNED[0]):
                 await bus.call(Message(destination=DBUS[0], path=DBUS[1], interface=DBUS[2],
                                        member="AddMatch", signature="s", body=[rule]))
+            member, signature, body = call
             reply = await bus.call(Message(destination=TUNED[0], path=TUNED[1],
-                                           interface=TUNED[2], member="switch_profile",
-                                           signature="s", body=[profile],
+                                           interface=TUNED[2], member=member,
+                                           signature=signature, body=body,
                                            flags=MessageFlag.NO_AUTOSTART))
             if reply.message_type == MessageType.ERROR:
-                raise TunedError("tuned switch_profile failed: %s: %s"
-                                 % (reply.error_name, reply.body[0] if reply.body else ""))
+                raise TunedError("tuned %s failed: %s: %s"
+                                 % (member, reply.error_name, reply.body[0] if reply.body else ""))
             ok, message = reply.body[0]
             if not ok:
                 raise TunedError("tuned refused profile %s: %s" % (profile, message))

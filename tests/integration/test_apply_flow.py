@@ -357,3 +357,23 @@ def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
     _assert_untouched(host)
     assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == \
         "failed-restored"
+
+
+@pytest.mark.tuned_params({"profiles": PROFILES, "active": "virtual-guest", "mode": "auto",
+                           "recommended": "virtual-guest", "apply_delay": 0.1})
+def test_rollback_returns_tuned_to_automatic_selection(host):
+    _apply(host)
+    assert _tuned_state(host)["mode"] == "manual"
+    apply.rollback(None, root=host["root"], quiet=True)
+    assert _tuned_state(host)["active"] == "virtual-guest"
+    assert _tuned_state(host)["mode"] == "auto"
+    assert "auto_profile" in _calls(host)
+
+
+@pytest.mark.tuned_params({"profiles": PROFILES, "active": "balanced", "mode": "auto",
+                           "recommended": "virtual-guest", "apply_delay": 0.1})
+def test_rollback_keeps_the_old_profile_when_tuned_now_recommends_another(host):
+    _apply(host)
+    apply.rollback(None, root=host["root"], quiet=True)
+    assert _tuned_state(host)["active"] == "balanced"
+    assert _tuned_state(host)["mode"] == "manual"

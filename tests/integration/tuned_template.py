@@ -14,6 +14,8 @@ shared/notes/tuned.md):
   the new name, ``verify_profile()`` is False until the apply finishes, and
   ``profile_changed(names, True, "OK")`` is emitted from a GLib timeout ``apply_delay``
   seconds later, never during the call.
+* ``recommend_profile() -> s`` and ``auto_profile() -> (bs)``: auto_profile switches to the
+  recommended profile as switch_profile does, and leaves the mode "auto".
 * Unauthorised callers get falsy answers, never D-Bus errors: ``(False, "Unauthorized")``,
   ``""``, ``[]``, ``False``, ``("unknown", "Unauthorized")``, ``(False, "", "", "")``.
   (Real tuned returns ``False`` from get_all_plugins there, which cannot be marshalled as
@@ -26,6 +28,7 @@ Template parameters (``-p '{"active": "balanced", ...}'``):
 ``profiles``     {name: summary} of the known profiles (default: tuned 2.20's stock ones)
 ``active``       the profile applied at start ("" = none, tuned off; default virtual-guest)
 ``mode``         "auto" or "manual" (default "auto")
+``recommended``  what recommend_profile answers (default virtual-guest)
 ``apply_delay``  seconds between a switch's answer and its profile_changed (default 0.2)
 ``plugins``      {plugin: {option: default}} for get_all_plugins (default: 2.20's set)
 
@@ -123,6 +126,7 @@ def load(mock, parameters):
     mock.t_plugins = dict(parameters.get("plugins") or STOCK_PLUGINS)
     mock.t_active = str(parameters.get("active", "virtual-guest"))
     mock.t_mode = str(parameters.get("mode", "auto"))
+    mock.t_recommended = str(parameters.get("recommended", "virtual-guest"))
     mock.t_delay = float(parameters.get("apply_delay", 0.2))
     mock.t_running = bool(mock.t_active)
     mock.t_applied = bool(mock.t_active)
@@ -179,6 +183,24 @@ def _schedule_apply(mock, names, error=None):
 def switch_profile(self, profile_name):
     if not _call(self, "switch_profile"):
         return (False, "Unauthorized")
+    return _switch(self, profile_name, "manual")
+
+
+@dbus.service.method(MAIN_IFACE, in_signature="", out_signature="s")
+def recommend_profile(self):
+    if not _call(self, "recommend_profile"):
+        return ""
+    return self.t_recommended
+
+
+@dbus.service.method(MAIN_IFACE, in_signature="", out_signature="(bs)")
+def auto_profile(self):
+    if not _call(self, "auto_profile"):
+        return (False, "Unauthorized")
+    return _switch(self, self.t_recommended, "auto")
+
+
+def _switch(self, profile_name, mode):
     names = " ".join(str(profile_name).split())
     missing = [n for n in names.split() if n not in self.t_profiles]
     if not names or missing:
@@ -189,7 +211,7 @@ def switch_profile(self, profile_name):
             _schedule_apply(self, self.t_active)  # tuned starts the old profile again
         return (False, msg)
     self.t_active = names
-    self.t_mode = "manual"
+    self.t_mode = mode
     self.t_running = True
     error, self.t_fail_switch = self.t_fail_switch, None
     if self.t_die_on_switch:
