@@ -23,6 +23,7 @@ from typing import Any, Dict, Tuple
 from lltune import __version__
 from lltune.errors import InputError
 from lltune.hostreader import MemoryReader, RecordingReader
+from lltune.snapshot import parse_json
 
 TOP = "lltune-capture"
 FORMAT = "lltune-capture"
@@ -140,11 +141,10 @@ def _json_member(path: str, members: Dict[str, bytes], name: str) -> Any:
     if name not in members:
         raise InputError("%s/%s is missing; not an lltune capture bundle" % (TOP, name), path)
     try:
-        return json.loads(members[name].decode("utf-8"))
+        text = members[name].decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("%s is not UTF-8" % name, path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError("%s: %s" % (name, exc.msg), path, exc.lineno, exc.colno) from None
+    return parse_json(text, path, name)
 
 
 def _mapping(path: str, where: str, value: Any, item_types: tuple,

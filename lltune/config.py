@@ -174,8 +174,14 @@ def _path_before(text: str) -> Path:
     return tracker.last
 
 
-def _check_events(text: str, source: str) -> None:
-    """Refuse aliases, anchors, custom tags and deep nesting before anything is built."""
+def check_events(text: str, source: str, what: str = "config",
+                 max_nodes: Optional[int] = MAX_NODES) -> None:
+    """Refuse aliases, anchors, custom tags and deep nesting before anything is built.
+
+    A config and a snapshot (`what`) go through here: an alias bomb of 100 KB expands to
+    gigabytes once constructed, and deep nesting exhausts the constructor's recursion.
+    Snapshots have no node cap (a large host's holds hundreds of thousands).
+    """
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -183,29 +189,30 @@ def _check_events(text: str, source: str) -> None:
     depth = 0
     count = 0
     tracker = _EventPath()
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     try:
-        while _next_event_ready(loader, source, text, tracker):
+        while _next_event_ready(loader, source, text, tracker, what):
             event = loader.get_event()
             count += 1
-            mark = event.start_mark
-            where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            key = _dotted(tracker.path())
+            problem = None
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise InputError("anchors and aliases are not allowed in a config", source,
-                                 *where, key=key)
-            tag = getattr(event, "tag", None)
-            if tag and tag not in _STANDARD_TAGS and tag != "!":
-                raise InputError("tag %s is not allowed in a config" % tag, source, *where,
-                                 key=key)
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                problem = "anchors and aliases are not allowed in a %s" % what
+            elif getattr(event, "tag", None) and event.tag not in _STANDARD_TAGS and \
+                    event.tag != "!":
+                problem = "tag %s is not allowed in a %s" % (event.tag, what)
+            elif isinstance(event, starts):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise InputError("nested deeper than %d levels" % MAX_DEPTH, source, *where,
-                                     key=key)
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                    problem = "nested deeper than %d levels" % MAX_DEPTH
+            elif isinstance(event, ends):
                 depth -= 1
-            if count > MAX_NODES:
-                raise InputError("more than %d YAML nodes" % MAX_NODES, source, *where, key=key)
+            if problem is None and max_nodes is not None and count > max_nodes:
+                problem = "more than %d YAML nodes" % max_nodes
+            if problem:
+                mark = event.start_mark
+                where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+                raise InputError(problem, source, *where, key=_dotted(tracker.path()))
             tracker.event(event)
     finally:
         loader.dispose()
@@ -216,7 +223,8 @@ _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD
                             "\U00010000-\U0010ffff]")
 
 
-def _syntax_error(exc: Exception, source: str, text: str, path: Path) -> InputError:
+def _syntax_error(exc: Exception, source: str, text: str, path: Path,
+                  what: str = "config") -> InputError:
     """A PyYAML error as a one-line InputError with its line, column and the key reached."""
     import yaml
 
@@ -227,7 +235,7 @@ def _syntax_error(exc: Exception, source: str, text: str, path: Path) -> InputEr
         if bad:
             line = text.count("\n", 0, bad.start()) + 1
             column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-            return InputError("character %r is not allowed in a config" % bad.group(), source,
+            return InputError("character %r is not allowed in a %s" % (bad.group(), what), source,
                               line, column,
                               key=_dotted(_path_before(text[:bad.start()])) or "(top level)")
     error = yaml_input_error(exc, source)
@@ -238,13 +246,14 @@ def _syntax_error(exc: Exception, source: str, text: str, path: Path) -> InputEr
 
 
 def _next_event_ready(loader: Any, source: str, text: str = "",
-                      tracker: Optional[_EventPath] = None) -> bool:
+                      tracker: Optional[_EventPath] = None, what: str = "config") -> bool:
     import yaml
 
     try:
         return bool(loader.check_event())
     except yaml.YAMLError as exc:
-        raise _syntax_error(exc, source, text, tracker.last if tracker else ()) from None
+        raise _syntax_error(exc, source, text, tracker.last if tracker else (),
+                            what) from None
 
 
 def _build(node: Any, path: Path, document: _Document, source: str) -> Any:
@@ -306,7 +315,7 @@ def parse_yaml(text: str, source: str) -> Tuple[Any, _Document]:
     import yaml
 
     document = _Document()
-    _check_events(text, source)
+    check_events(text, source)
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     loader = loader_class(text)
     try:

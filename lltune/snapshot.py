@@ -31,19 +31,68 @@ def schema() -> Dict[str, Any]:
         return json.load(handle)
 
 
+def _first(exc: Exception) -> str:
+    """The gist of a library's error: its first line, up to the first ';'."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0].split(";")[0]
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(part) for part in path)[:200] or "(top level)"
+
+
+def _check_depth(data: Any, source: str, prefix: str, max_depth: int) -> None:
+    """Refuse JSON nested deeper than `max_depth` (without recursing: that is the attack)."""
+    stack = [(data, ())] if isinstance(data, (dict, list)) else []
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= max_depth:
+            raise InputError(prefix + "nested deeper than %d levels" % max_depth, source,
+                             key=_key(path))
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            if isinstance(item, (dict, list)):
+                stack.append((item, path + (key,)))
+
+
+def parse_json(text: str, source: str, name: str = "") -> Any:
+    """json.loads for an input file (or the member `name` of a bundle): every way it fails is an
+    InputError naming the file, and nesting is capped as the YAML loader caps it, so nothing
+    later recurses through hostile depth (json's own limit is a RecursionError)."""
+    from lltune.config import MAX_DEPTH  # lltune.config imports knobs, which imports this
+
+    prefix = name + ": " if name else ""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(prefix + exc.msg, source, exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise InputError(prefix + "nested deeper than %d levels" % MAX_DEPTH, source) from None
+    except MemoryError:
+        raise InputError(prefix + "too large to read into memory", source) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise InputError(prefix + "unreadable value: %s" % _first(exc), source) from None
+    _check_depth(data, source, prefix, MAX_DEPTH)
+    return data
+
+
 def _parse(path: str, text: str) -> Any:
     if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(exc.msg, path, exc.lineno, exc.colno) from None
+        return parse_json(text, path)
     import yaml
 
+    from lltune.config import check_events  # lltune.config imports knobs, which imports this
+
+    # lltune's snapshots never hold anchors or tags (serialize.py), so refusing them costs
+    # nothing and stops an alias bomb from expanding to gigabytes.
+    check_events(text, path, "snapshot", max_nodes=None)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # a SafeLoader (C or Python)
     except yaml.YAMLError as exc:
         raise yaml_input_error(exc, path) from None
+    except MemoryError:
+        raise InputError("too large to read into memory", path) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer beyond Python's digit limit
+        raise InputError("unreadable value: %s" % _first(exc), path) from None
 
 
 def dig(data: Any, *path: Any) -> Any:
@@ -63,7 +112,7 @@ def validate(snapshot: Any, source: str) -> None:
     errors = sorted(validator.iter_errors(snapshot), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
-        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        key = _key(error.absolute_path)
         raise InputError("does not match the snapshot schema: %s" % error.message.splitlines()[0]
                          [:200], source, key=key)
 
