@@ -106,6 +106,7 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "network.irq-cpus-isolated": ("info", "irq_cpus pins IRQs onto isolated CPUs on purpose"),
     "network.channels-exceed-max": ("error", "channels above the NIC's maximum"),
     "network.rings-exceed-max": ("error", "ring sizes above the NIC's maximum"),
+    "network.channels-zero": ("error", "channels leave the NIC without an rx or a tx queue"),
     "network.ethtool-unsupported": ("error", "the NIC's driver does not support that ethtool "
                                              "setting"),
     "network.ethtool-unknown": ("info", "the snapshot has no ethtool answers for the NIC"),
@@ -710,6 +711,39 @@ def _check_limits(a: _Audit, nic: Dict[str, Any], entry: Dict[str, Any], base: K
                     ", ".join("%s %s" % item for item in sorted(maximum.items())))])
 
 
+def _check_channel_counts(a: _Audit, nic: Dict[str, Any], entry: Dict[str, Any],
+                          base: KeyPath) -> None:
+    """A zero in channels must leave an rx and a tx queue: the kernel refuses a set with
+    neither combined nor rx channels, or neither combined nor tx (ethtool_set_channels in
+    net/ethtool/ioctl.c, ethnl_set_channels in net/ethtool/channels.c). Keys the config leaves
+    out keep the NIC's current count (ethtool -L changes only what it is given); an unknown
+    count is taken as 0. rx 0 beside combined channels, or combined 0 beside rx and tx
+    (bnxt's switch to separate queues), is fine."""
+    wanted = entry.get("channels")
+    if not isinstance(wanted, dict):
+        return
+    zeros = [key for key in ("combined", "rx", "tx") if _count(wanted.get(key)) == 0]
+    if not zeros:
+        return
+    current = _get(nic, "channels", "current")
+    current = current if isinstance(current, dict) else {}
+    counts = {key: _count(wanted[key] if key in wanted else current.get(key)) or 0
+              for key in ("combined", "rx", "tx")}
+    lacking = [key for key in ("rx", "tx") if not counts["combined"] and not counts[key]]
+    if lacking:
+        a.add("network.channels-zero", base + ("channels", zeros[0]),
+              "%s would have no %s queue: channels combined %d, rx %d, tx %d (the kernel "
+              "refuses ethtool -L without an rx and a tx channel)" % (
+                  nic.get("name"), " and no ".join(lacking), counts["combined"], counts["rx"],
+                  counts["tx"]),
+              ["ethtool -l %s: now %s" % (nic.get("name"), ", ".join(
+                  "%s %s" % item for item in sorted(current.items())) or "unknown")])
+
+
+def _count(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _feature_names(name: str, features: Dict[str, Any]) -> List[str]:
     if name in features:
         return [name]
@@ -720,6 +754,7 @@ def _feature_names(name: str, features: Dict[str, Any]) -> List[str]:
 def _check_nic_settings(a: _Audit, nic: Dict[str, Any], entry: Dict[str, Any],
                         base: KeyPath) -> None:
     _check_limits(a, nic, entry, base, "channels", "channels", {}, "network.channels-exceed-max")
+    _check_channel_counts(a, nic, entry, base)
     _check_limits(a, nic, entry, base, "rings", "rings", RING_KEYS, "network.rings-exceed-max")
     coalesce = entry.get("coalesce")
     if isinstance(coalesce, dict) and coalesce:

@@ -139,6 +139,8 @@ INTERFACE_SCHEMA: Dict[str, Any] = {
         # rx and tx only: tuned 2.20's [net] never matches rx-mini/rx-jumbo in ethtool -g.
         "rings": {"type": "object", "additionalProperties": False,
                   "properties": {k: _int(1, 1 << 20) for k in ("rx", "tx")}},
+        # 0 is meaningful (rx 0 beside combined queues, combined 0 beside rx and tx); audit's
+        # network.channels-zero checks that an rx and a tx queue remain.
         "channels": {"type": "object", "additionalProperties": False,
                      "properties": {k: _int(0, 4096) for k in ("rx", "tx", "other",
                                                                 "combined")}},

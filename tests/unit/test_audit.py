@@ -219,6 +219,10 @@ def ethtool_missing(name):
 
 NOHZ_OFF = setter("kernel", "nohz_full", False)
 
+# A NIC with separate rx and tx queues now that can also run combined ones (bnxt).
+BNXT_CHANNELS = {"current": {"rx": 4, "tx": 4, "other": 0, "combined": 0},
+                 "max": {"rx": 8, "tx": 8, "other": 0, "combined": 8}}
+
 # code -> (config change, snapshot change, raw) that triggers it, and a near miss.
 CASES = {
     "safety.unsafe-value": (
@@ -360,6 +364,10 @@ CASES = {
                                   (eth(0, "irq_cpus", "0"), None, False)),
     "network.channels-exceed-max": ((eth(0, "channels", {"combined": 9}), None, False),
                                     (eth(0, "channels", {"combined": 8}), None, False)),
+    "network.channels-zero": (
+        (eth(0, "channels", {"combined": 0}), None, False),
+        (eth(0, "channels", {"combined": 0, "rx": 4, "tx": 4}),
+         snap_nic("eth0", "channels", BNXT_CHANNELS), False)),
     "network.rings-exceed-max": ((eth(0, "rings", {"rx": 4097, "tx": 512}), None, False),
                                  (eth(0, "rings", {"rx": 4096, "tx": 4096}), None, False)),
     "network.ethtool-unsupported": ((None, snap_nic("eth0", "channels", None), False),
@@ -503,6 +511,31 @@ def test_tsc_reliable_on_arm_warns():
 def test_a_trailing_newline_in_a_name_is_unsafe():
     findings = run(eth(0, "match", {"name": "eth0\n"}), None, True)
     assert "safety.unsafe-value" in codes(findings)
+
+
+@pytest.mark.parametrize("channels, nic_channels, key", [
+    ({"combined": 0}, None, "combined"),  # mlx5: rx 0, tx 0 now
+    ({"combined": 0, "rx": 4}, None, "combined"),  # still no tx queue
+    ({"rx": 0}, BNXT_CHANNELS, "rx"),  # combined 0 now: nothing left to receive on
+    ({"combined": 0}, "unknown", "combined"),  # no ethtool answer: counted as 0
+    ({"rx": 0, "tx": 0, "combined": 4}, BNXT_CHANNELS, None),  # bnxt to combined queues
+    ({"combined": 0, "rx": 4, "tx": 4}, None, None),  # ... and back
+    ({"rx": 0, "tx": 0}, None, None),  # mlx5 keeps its 8 combined
+    ({"combined": 2}, None, None),
+])
+def test_channels_must_leave_an_rx_and_a_tx_queue(channels, nic_channels, key):
+    change = None
+    if nic_channels == "unknown":
+        change = ethtool_missing("eth0")
+    elif nic_channels:
+        change = snap_nic("eth0", "channels", nic_channels)
+    findings = [f for f in run(eth(0, "channels", channels), change)
+                if f.code == "network.channels-zero"]
+    if key is None:
+        assert findings == []
+    else:
+        assert [f.key for f in findings] == ["network.interfaces[0].channels." + key]
+        assert "eth0 would have no" in findings[0].message
 
 
 def test_findings_name_the_line_of_the_key():
