@@ -59,7 +59,7 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "kernel.mitigations-unacknowledged": ("error", "mitigations are turned off without "
                                                    "mitigations_risk_acknowledged: true"),
     "kernel.boot-critical-token": ("error", "cmdline_add/cmdline_remove touches a token that "
-                                            "can stop the host booting"),
+                                            "can stop the host booting or leave it unusable"),
     "kernel.dash-token": ("error", "a cmdline token starts with '-' (tuned reads it as a "
                                    "removal)"),
     "kernel.cmdline-duplicates-knob": ("error", "cmdline_add sets a key a kernel.* or cpu.* "
@@ -140,10 +140,6 @@ MITIGATION_OFF_TOKENS = {
     "reg_file_data_sampling=off", "spec_rstack_overflow=off", "kpti=0", "ssbd=force-off",
     "nospectre_bhb",
 }
-# Besides knobs.BOOT_CRITICAL_KEYS: tokens that boot into a rescue shell or another target,
-# and "--", after which every token goes to init instead of the kernel.
-BOOT_CRITICAL_EXTRA = re.compile(r"^(--|systemd\.unit|single|emergency|rescue|noinitrd|"
-                                 r"[sS1-5])$")
 # Units whose stop or disable takes the host (or lltune's own mechanism) away.
 CRITICAL_UNITS = re.compile(r"^(tuned|dbus|dbus-broker|sshd|NetworkManager|network|"
                             r"systemd-.*|getty@.*|serial-getty@.*|auditd)\.service$")
@@ -477,10 +473,10 @@ def check_cmdline(a: _Audit) -> None:
     for section, tokens in (("cmdline_add", add), ("cmdline_remove", remove)):
         for index, token in enumerate(tokens):
             key = _token_key(token)
-            if knobs.BOOT_CRITICAL_KEYS.match(key) or BOOT_CRITICAL_EXTRA.match(key):
+            if knobs.BOOT_CRITICAL_KEYS.match(key):
                 a.add("kernel.boot-critical-token", ("kernel", section, index),
                       "%s is boot-critical: lltune never adds or removes it (a wrong value "
-                      "stops the host booting)" % token)
+                      "stops the host booting or leaves it unusable)" % token)
             elif token.startswith("-"):
                 a.add("kernel.dash-token", ("kernel", section, index),
                       "%s starts with '-', which tuned's bootloader plugin reads as 'remove'"

@@ -437,6 +437,16 @@ def cpus_of(value: Optional[str]) -> List[int]:
     return parse_cpulist(value) if value else []
 
 
-# Command-line keys lltune never writes or removes: getting them wrong stops a host booting.
-BOOT_CRITICAL_KEYS = re.compile(r"^(root|init|rd\..*|BOOT_IMAGE|ro|rw|resume|rootflags|"
-                                r"rootfstype|initrd)$")
+# Command-line keys cmdline_add and cmdline_remove may not touch (audit's
+# kernel.boot-critical-token): a wrong value stops the host booting, boots it into a shell or
+# another target, or leaves it without its memory, CPUs, disks or console. Sources:
+# Documentation/admin-guide/kernel-parameters.txt, dracut.cmdline(7), kernel-command-line(7).
+BOOT_CRITICAL_KEYS = re.compile("^(%s)$" % "|".join((
+    r"--",  # every token after it goes to init, not the kernel
+    r"BOOT_IMAGE", r"root.*", r"ro", r"rw", r"init", r"initrd", r"noinitrd",
+    r"initcall_blacklist", r"rd\..*", r"resume.*",  # what boots, from where
+    r"single", r"emergency", r"rescue", r"[sS1-5]", r"systemd\..*",  # a shell, another target
+    r"mem", r"memmap", r"maxcpus", r"nr_cpus", r"possible_cpus", r"nosmp",  # memory and CPUs
+    r"module_blacklist", r"modprobe\.blacklist",  # the disk or NIC driver
+    r"console", r"panic.*", r"oops", r"acpi", r"fips", r"selinux", r"enforcing",
+)))

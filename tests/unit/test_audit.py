@@ -277,7 +277,7 @@ CASES = {
               setter("kernel", "mitigations_risk_acknowledged", True)), None, False)),
     "kernel.boot-critical-token": (
         (setter("kernel", "cmdline_add", ["root=/dev/sdb1"]), None, False),
-        (setter("kernel", "cmdline_add", ["rootdelay=5", "initcall_debug"]), None, False)),
+        (setter("kernel", "cmdline_add", ["init_on_alloc=0", "initcall_debug"]), None, False)),
     "kernel.dash-token": ((setter("kernel", "cmdline_add", ["-quiet"]), None, False),
                           (setter("kernel", "cmdline_add", ["quiet"]), None, False)),
     "kernel.cmdline-duplicates-knob": (
@@ -470,12 +470,26 @@ def test_1g_pages_need_pdpe1gb_on_x86():
     assert "memory.hugepages-size-unsupported" in codes(findings)
 
 
-@pytest.mark.parametrize("token", ["init=/bin/sh", "rd.break", "BOOT_IMAGE=/vmlinuz", "ro",
-                                   "rw", "--", "systemd.unit=rescue.target", "single",
-                                   "resume=/dev/sda2"])
+@pytest.mark.parametrize("token", [
+    "init=/bin/sh", "rd.break", "BOOT_IMAGE=/vmlinuz", "ro", "rw", "--",
+    "systemd.unit=rescue.target", "single", "resume=/dev/sda2",
+    # Memory, CPUs, drivers and the console: the host boots, but unusable.
+    "mem=1M", "memmap=exactmap", "maxcpus=1", "nr_cpus=1", "nosmp", "module_blacklist=nvme",
+    "modprobe.blacklist=mlx5_core", "rd.driver.blacklist=nvme", "systemd.mask=sshd.service",
+    "console=ttyS9", "panic=0", "rootdelay=5", "rootfstype=xfs", "initrd=/x.img",
+    "initcall_blacklist=pci_init", "emergency", "3", "fips=1", "resume_offset=1"])
 def test_boot_critical_tokens(token):
     for section in ("cmdline_add", "cmdline_remove"):
         assert "kernel.boot-critical-token" in codes(run(setter("kernel", section, [token])))
+
+
+@pytest.mark.parametrize("token", ["quiet", "init_on_alloc=0", "initcall_debug",
+                                   "consoleblank=0", "memhp_default_state=online",
+                                   "intel_iommu=on", "iommu=pt", "nowatchdog", "rcupdate."
+                                   "rcu_normal_after_boot=1", "acpi_enforce_resources=lax"])
+def test_tokens_that_are_not_boot_critical(token):
+    assert "kernel.boot-critical-token" not in codes(
+        run(setter("kernel", "cmdline_add", [token])))
 
 
 @pytest.mark.parametrize("token", ["mitigations=off", "nopti", "nospectre_v2",
