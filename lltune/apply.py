@@ -7,14 +7,16 @@ Nothing here decides *what* to set: that is the plan and the renderer, pure func
 """
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from lltune import __version__, backup, journal
 from lltune.config import Config
@@ -22,7 +24,7 @@ from lltune.dbusclient import BusUnavailable, SystemBus
 from lltune.errors import EnvironmentProblem, HostError, InputError, LLTuneError
 from lltune.plan import Change, build, table
 from lltune.render import HOOK_DATA, PROFILE_DIR, PROFILE_NAME, TUNED_CONF, Rendered, render
-from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, TunedError, verify_failures
+from lltune.tunedctl import TUNED_APPLY_TIMEOUT, Systemd, Tuned, verify_failures
 
 LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
@@ -31,6 +33,7 @@ TIMER = "lltune-verify.timer"
 # The only files and directory apply writes, so the only ones rollback will touch.
 MANAGED_FILES = (TUNED_CONF, HOOK_DATA)
 _COPY_NAME = re.compile(r"^files/[0-9]{3}$")
+_PROFILE_NAMES = re.compile(r"^([A-Za-z0-9_.-]{1,64}( [A-Za-z0-9_.-]{1,64})*)?$")
 @dataclass
 class Outcome:
     """What a command did, for the terminal, the journal and tests."""
@@ -200,7 +203,10 @@ def _restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundl
         except FileNotFoundError:
             pass  # apply stopped before it made the directory
         except OSError as exc:
-            problems.append("%s: %s" % (directory, exc.strerror or exc))
+            if exc.errno == errno.ENOTEMPTY:  # someone else's files: theirs to remove
+                journal.warning("kept %s: it holds files lltune did not write" % directory)
+            else:
+                problems.append("%s: %s" % (directory, exc.strerror or exc))
     return problems
 
 
@@ -210,11 +216,12 @@ def _read_copy(bundle: backup.Bundle, name: str) -> bytes:
         return handle.read()
 
 
-def checked_restore_plan(state: Dict[str, Any],
-                         bundle: backup.Bundle) -> Tuple[List[Dict[str, Any]], List[str]]:
-    """The file records and created directories of a bundle's state.json, refused unless
-    each names a file apply writes: rollback runs as root and does what the bundle says."""
+def check_state(state: Dict[str, Any], bundle: backup.Bundle) -> None:
+    """Refuse a bundle's state.json unless every record names what apply writes: the two
+    files, the profile directory, lltune's units, a profile name, a mode. Rollback runs as
+    root and does what the bundle says."""
     records, created = state.get("files", []), state.get("created_dirs", [])
+    units = state.get("units_before") or {}
 
     def refuse(key: str) -> None:
         raise InputError("not a record lltune writes; refusing to restore from this bundle",
@@ -234,7 +241,15 @@ def checked_restore_plan(state: Dict[str, Any],
                 for key in ("mode", "uid", "gid")) and record["mode"] <= 0o7777
         if not valid:
             refuse("files[%d]" % index)
-    return records, created
+    if not isinstance(units, dict) or any(
+            unit not in UNITS or not isinstance(value, (str, type(None)))
+            for unit, value in units.items()):
+        refuse("units_before")
+    if not isinstance(state.get("previous_profile") or "", str) or \
+            not _PROFILE_NAMES.match(state.get("previous_profile") or ""):
+        refuse("previous_profile")
+    if state.get("previous_mode", "manual") not in ("auto", "manual", ""):
+        refuse("previous_mode")
 
 
 def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
@@ -301,25 +316,53 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
                 reason = str(exc)
             else:
                 reason = "%s: %s" % (getattr(exc, "filename", ""), exc.strerror or exc)
-            step("failed: %s; putting the previous state back" % reason)
-            problems = _undo(tuned, systemd, bundle, previous, mode, records, created,
-                             units_before, root)
-            bundle.update_state(status="failed-restored" if not problems
-                                else "failed-restored-partially", error=reason,
-                                restore_problems=problems)
+            step("failed: %s; putting the previous state back (Ctrl-C waits for it)" % reason)
+            with _signals_held():
+                problems = _undo(tuned, systemd, bundle, previous, mode, records, created,
+                                 units_before, root)
+                bundle.update_state(status="failed-restored" if not problems
+                                    else "failed-restored-partially", error=reason,
+                                    restore_problems=problems)
             journal.error("apply failed: %s" % reason)
             raise HostError("apply failed: %s; previous profile %s and files restored%s"
                             % (reason, previous or "(none)", "" if not problems else
                                " except: " + "; ".join(problems))) from None
         bundle.update_state(status="applied")
         step("done: bundle %s" % bundle.path)
-        backup.prune(keep)
+        prune_quietly(keep)
         pending = [c for c in changes if c.reboot and c.status != "ok"]
         message = "applied: tuned runs %s" % PROFILE_NAME
         if pending:
             message += "; reboot for %d kernel command-line change(s)" % len(pending)
         journal.info(message)
         return Outcome(True, message, bundle.path, bool(pending), rendered.notes)
+
+
+def prune_quietly(keep: int) -> None:
+    """Retention after a command that succeeded: a bundle that cannot be deleted is worth a
+    warning, not a failed apply."""
+    try:
+        backup.prune(keep)
+    except (LLTuneError, OSError) as exc:
+        journal.warning("could not prune old backup bundles: %s" % exc)
+        print("lltune: warning: could not prune old backup bundles: %s" % exc, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are ignored while the previous state is put back: an undo cut
+    short leaves the host worse off than a late exit."""
+    held = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            held[number] = signal.signal(number, signal.SIG_IGN)
+    except ValueError:
+        pass  # not the main thread, which is the one signals interrupt
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
 
 
 def _boot_id(root: str) -> Optional[str]:
@@ -343,10 +386,21 @@ def _undo(tuned: Tuned, systemd: Systemd, bundle: backup.Bundle, previous: str, 
         _switch_back(tuned, previous, mode)
     except (LLTuneError, BusUnavailable) as exc:
         problems.append("tuned: %s" % exc)
-        problems += _point_tuned_at(previous, root)
-        problems += _stop_hook(root)
+        if not _tuned_answers(tuned):
+            problems += _point_tuned_at(previous, root)
+            problems += _stop_hook(root)
     problems += _restore_units(systemd, units_before)
     return problems
+
+
+def _tuned_answers(tuned: Tuned) -> bool:
+    """Whether tuned is still on the bus: only a dead tuned needs lltune to act in its place
+    (a live one keeps its own state, and its [script] stop runs on its next switch)."""
+    try:
+        tuned.active_profile()
+        return True
+    except (LLTuneError, BusUnavailable):
+        return False
 
 
 def _stop_hook(root: str) -> List[str]:
@@ -408,34 +462,36 @@ def rollback(reference: Optional[str], root: str = "/",
     with Lock(root):
         backup.backups_root()  # refuses a state directory that is a link or not ours
         bundle = backup.find(reference)
-        if not bundle.has(backup.STATE_FILE):
+        state = backup.read_state(bundle)
+        if not state:
             raise InputError("a plan bundle: it changed nothing, so there is nothing to roll "
                              "back", bundle.path)
-        state = bundle.read_json(backup.STATE_FILE)
         if state.get("status") == "rolled-back":
             return Outcome(False, "bundle %s was already rolled back" % bundle.id, bundle.path)
         newest = backup.find(None)
         if newest.path != bundle.path:
             raise InputError("a newer apply (%s) is still in place; roll that back first"
                              % newest.id, bundle.path)
-        records, created = checked_restore_plan(state, bundle)
+        check_state(state, bundle)
         previous = state.get("previous_profile") or ""
-        with bus_factory() as bus:
+        with bus_factory() as bus, _signals_held():
             tuned, systemd = Tuned(bus, timeout), Systemd(bus)
-            step("restore %d file(s) from %s" % (len(records), bundle.id))
-            problems = _restore_files(records, created, bundle, root)
+            tuned.active_profile()  # tuned must answer before any file is touched
+            step("restore %d file(s) from %s" % (len(state.get("files", [])), bundle.id))
+            problems = _restore_files(state.get("files", []), state.get("created_dirs", []),
+                                      bundle, root)
             step("switch tuned back to %s" % (previous or "off"))
             try:
                 _switch_back(tuned, previous, state.get("previous_mode", "manual"))
-            except TunedError as exc:
+            except (LLTuneError, BusUnavailable) as exc:
                 bundle.update_state(status="rollback-incomplete",
                                     rollback_problems=problems + ["tuned: %s" % exc])
                 raise HostError("rollback: %s; the files are restored; run `lltune rollback` "
                                 "again once tuned answers" % exc) from None
             step("disable and stop lltune's units")
             problems += _restore_units(systemd, state.get("units_before") or {})
-        bundle.update_state(status="rolled-back" if not problems else "rollback-incomplete",
-                            rollback_problems=problems)
+            bundle.update_state(status="rolled-back" if not problems
+                                else "rollback-incomplete", rollback_problems=problems)
     reboot = bool(state.get("reboot_needed"))
     message = "rolled back to %s" % (previous or "no tuned profile")
     if reboot:

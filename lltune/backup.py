@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -165,8 +166,10 @@ class Bundle:
 def new_bundle(kind: str, version: str, previous: str = "see state.json") -> Bundle:
     root = backups_root()
     created = datetime.datetime.now(datetime.timezone.utc)
-    # Microseconds: ids sort newest first, and applies a second apart must not tie.
-    name = "%s-%s-%s" % (created.strftime("%Y%m%dT%H%M%S.%fZ"), kind, secrets.token_hex(3))
+    # A sequence number first: ids sort in the order bundles were made even when the clock
+    # steps back (chrony at boot), and rollback undoes applies in that order.
+    name = "%06d-%s-%s-%s" % (_next_sequence(root), created.strftime("%Y%m%dT%H%M%SZ"), kind,
+                              secrets.token_hex(3))
     path = os.path.join(root, name)
     _private_dir(path)
     bundle = Bundle(path)
@@ -175,6 +178,12 @@ def new_bundle(kind: str, version: str, previous: str = "see state.json") -> Bun
         apply_part=APPLY_PART if kind == "apply" else "", path=path,
         previous=previous).encode())
     return bundle
+
+
+def _next_sequence(root: str) -> int:
+    numbers = [int(name.split("-", 1)[0]) for name in os.listdir(root)
+               if re.match(r"^[0-9]{6}-", name)]
+    return max(numbers, default=0) + 1
 
 
 def list_bundles() -> List[Bundle]:
@@ -195,8 +204,22 @@ ROLLBACK_PENDING = ("applied", "applying", "failed-restored-partially",
                     "rollback-incomplete")
 
 
+def read_state(bundle: Bundle) -> Dict[str, Any]:
+    """A bundle's state.json ({} for a plan bundle); InputError when it is not an object."""
+    if not bundle.has(STATE_FILE):
+        return {}
+    state = bundle.read_json(STATE_FILE)
+    if not isinstance(state, dict):
+        raise InputError("%s is not a JSON object" % STATE_FILE, bundle.path)
+    return state
+
+
 def _status(bundle: Bundle) -> Optional[str]:
-    return bundle.read_json(STATE_FILE).get("status") if bundle.has(STATE_FILE) else None
+    """The bundle's status; "unreadable" when its state.json cannot be read."""
+    try:
+        return read_state(bundle).get("status")
+    except InputError:
+        return "unreadable"
 
 
 def pending_rollback() -> List[Bundle]:
@@ -227,7 +250,9 @@ def prune(keep: int) -> List[str]:
     before lltune must stay whole."""
     import shutil
 
-    protected = {bundle.path for bundle in pending_rollback()}
+    # A bundle whose state cannot be read may be one rollback needs: kept too.
+    protected = {bundle.path for bundle in list_bundles()
+                 if _status(bundle) in ROLLBACK_PENDING + ("unreadable",)}
     removed = []
     for bundle in list_bundles()[keep:]:
         if bundle.path not in protected:

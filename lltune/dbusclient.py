@@ -83,9 +83,16 @@ class SystemBus:
     def run(self, awaitable: Any, timeout: Optional[float] = None) -> Any:
         """Run a coroutine on this bus's loop with a deadline."""
         assert self.loop is not None
+        task = self.loop.create_task(asyncio.wait_for(awaitable, timeout or self.timeout))
         try:
-            return self.loop.run_until_complete(
-                asyncio.wait_for(awaitable, timeout or self.timeout))
+            return self.loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            # Cancelled and finished here, so its cleanup (signal handlers, match rules) runs
+            # and the loop does not later complain about a pending task.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                self.loop.run_until_complete(task)
+            raise
         except asyncio.TimeoutError:
             raise BusUnavailable("the system bus did not answer within %gs"
                                  % (timeout or self.timeout)) from None

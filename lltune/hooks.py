@@ -369,6 +369,8 @@ class Hook:
             # A file that cannot be restored keeps its saved copy for the next stop.
             try:
                 record = self.saved(name[:-len(".json")])
+                if record is None:
+                    continue  # another stop restored it a moment ago
                 target = self.path(record["path"])
                 if record["content"] is None:
                     if os.path.lexists(target):
@@ -376,7 +378,7 @@ class Hook:
                 else:
                     atomic_write(target, record["content"].encode(), 0o644)
                 self.forget(name[:-len(".json")])
-            except (HookError, LLTuneError, OSError) as exc:
+            except (HookError, LLTuneError, OSError, KeyError, TypeError) as exc:
                 problems.append("%s: %s" % (name, exc))
         return problems
 
@@ -419,9 +421,10 @@ class Hook:
         problems = []
         for undo in (self.stop_kthreads, self.stop_coalesce, self.stop_irqs, self.stop_swap,
                      self.restore_files):
+            # Any error, even from a malformed saved record: the other steps still run.
             try:
                 problems += undo()
-            except (HookError, LLTuneError, OSError) as exc:
+            except Exception as exc:
                 problems.append("%s: %s" % (undo.__name__, exc))
         self.messages += problems
         return 1 if problems else 0

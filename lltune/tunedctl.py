@@ -133,7 +133,8 @@ class Tuned:
                 return
             if message.interface == TUNED[2] and message.member == "profile_changed":
                 names, ok, error = message.body
-                if names.split() == profile.split():
+                # auto_profile: tuned picks the profile itself, so the first result is ours.
+                if call[0] == "auto_profile" or names.split() == profile.split():
                     outcome.set_result((bool(ok), str(error)))
             elif message.member == "NameOwnerChanged" and message.body[0] == TUNED[0] \
                     and not message.body[2]:

@@ -69,6 +69,6 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
 def latest_state() -> Optional[Dict[str, Any]]:
     try:
         bundle = backup.find(None)
+        return dict(backup.read_state(bundle), bundle=bundle.path)
     except LLTuneError:
         return None
-    return dict(bundle.read_json(backup.STATE_FILE), bundle=bundle.path)

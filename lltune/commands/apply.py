@@ -86,7 +86,7 @@ def run_apply(args: argparse.Namespace) -> int:
             return _audit_failed(args)
         rendered = render.render(config, snapshot, _plugins_for_plan())
         bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
-        backup.prune(args.keep)
+        apply.prune_quietly(args.keep)
         sys.stdout.write(markdown)
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
@@ -166,8 +166,10 @@ def run_backups(args: argparse.Namespace) -> int:
         for name in backup.prune(args.keep):
             print("deleted %s" % name)
     for bundle in backup.list_bundles():
-        state = bundle.read_json(backup.STATE_FILE) if bundle.has(backup.STATE_FILE) else {}
+        try:
+            state = backup.read_state(bundle)
+        except InputError:
+            state = {"status": "unreadable"}
         print("%s  %-22s previous profile: %s" % (
-            bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")
-            if state else "-"))
+            bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")))
     return 0

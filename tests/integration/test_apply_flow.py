@@ -7,6 +7,9 @@ system tests run the same flow against the real daemons.
 
 import json
 import os
+import re
+import signal
+import threading
 
 import pytest
 
@@ -309,18 +312,22 @@ def test_rollback_refuses_a_bundle_outside_the_state_directory(host, tmp_path):
     assert _tuned_state(host)["active"] == "lltune", "nothing was rolled back"
 
 
-@pytest.mark.parametrize("record", [
-    {"path": "/etc/shadow", "existed": False},
-    {"path": TUNED_CONF, "existed": True, "copy": "../../../etc/passwd", "mode": 420,
-     "uid": 0, "gid": 0},
-    {"path": TUNED_CONF, "existed": True, "copy": "files/000", "mode": "0644", "uid": 0,
-     "gid": 0},
+@pytest.mark.parametrize("changes, key", [
+    ({"files": [{"path": "/etc/shadow", "existed": False}]}, "files[0]"),
+    ({"files": [{"path": TUNED_CONF, "existed": True, "copy": "../../../etc/passwd",
+                 "mode": 420, "uid": 0, "gid": 0}]}, "files[0]"),
+    ({"files": [{"path": TUNED_CONF, "existed": True, "copy": "files/000", "mode": "0644",
+                 "uid": 0, "gid": 0}]}, "files[0]"),
+    ({"created_dirs": ["/etc"]}, "created_dirs"),
+    ({"units_before": {"sshd.service": "disabled"}}, "units_before"),
+    ({"previous_profile": "x; rm -rf /"}, "previous_profile"),
+    ({"previous_mode": "sometimes"}, "previous_mode"),
 ])
-def test_rollback_refuses_a_state_file_naming_what_apply_never_writes(host, record):
+def test_rollback_refuses_a_state_file_naming_what_apply_never_writes(host, changes, key):
     _apply(host)
     bundle = backup.find(None)
-    bundle.update_state(files=[record])
-    with pytest.raises(InputError, match=r"files\[0\]: not a record lltune writes"):
+    bundle.update_state(**changes)
+    with pytest.raises(InputError, match=r"%s: not a record lltune writes" % re.escape(key)):
         apply.rollback(None, root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "lltune"
     assert _installed(host) == {TUNED_CONF: True, HOOK_DATA: True}
@@ -377,3 +384,72 @@ def test_rollback_keeps_the_old_profile_when_tuned_now_recommends_another(host):
     apply.rollback(None, root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "balanced"
     assert _tuned_state(host)["mode"] == "manual"
+
+
+def test_a_broken_state_file_in_an_old_bundle_blocks_nothing(host):
+    _apply(host)
+    apply.rollback(None, root=host["root"], quiet=True)
+    old = backup.list_bundles()[0]
+    with open(os.path.join(old.path, backup.STATE_FILE), "w") as handle:
+        handle.write("[]")
+    assert _apply_text(host, CONFIG_B, keep=1).changed
+    assert apply.rollback(None, root=host["root"], quiet=True).changed
+    assert os.path.isdir(old.path), "kept: what cannot be read might still be needed"
+    _assert_untouched(host)
+
+
+def test_rollback_keeps_a_profile_directory_holding_someone_elses_files(host):
+    _apply(host)
+    mine = os.path.join(host["root"], "etc/tuned/lltune/notes.txt")
+    with open(mine, "w") as handle:
+        handle.write("not lltune's\n")
+    assert apply.rollback(None, root=host["root"], quiet=True).changed
+    assert os.path.exists(mine) and not _installed(host)[TUNED_CONF]
+    assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == "rolled-back"
+
+
+def test_rollback_touches_nothing_while_tuned_is_gone(host):
+    _apply(host)
+    host["tuned"].call("org.lltune.test.TunedMock", "DropOffBus")
+    assert host["tuned"].wait_exit(10) == 0
+    with pytest.raises(EnvironmentProblem, match="tuned is not running"):
+        apply.rollback(None, root=host["root"], quiet=True)
+    assert _installed(host) == {TUNED_CONF: True, HOOK_DATA: True}
+    assert backup.find(None).read_json(backup.STATE_FILE)["status"] == "applied"
+
+
+def test_rolled_back_bundles_beyond_keep_are_pruned(host):
+    for _ in range(3):
+        _apply(host, keep=2)
+        apply.rollback(None, root=host["root"], quiet=True)
+    _apply(host, keep=2)
+    assert [b.read_json(backup.STATE_FILE)["status"] for b in backup.list_bundles()] == [
+        "applied", "rolled-back"]
+
+
+def test_sigterm_during_the_switch_puts_the_old_state_back(host):
+    from lltune.commands.apply import _sigterm_interrupts
+
+    handler_before = signal.getsignal(signal.SIGTERM)
+    host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [True])
+    tuned_applying = threading.Event()
+
+    def terminate_once_tuned_is_applying():
+        # Waits on tuned's own record of the switch call (bounded), then stops the hang so
+        # the undo's switch back can finish, and sends the signal.
+        for _ in range(600):
+            if "switch_profile" in _calls(host):
+                tuned_applying.set()
+                break
+            tuned_applying.wait(0.05)
+        host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [False])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_once_tuned_is_applying, daemon=True)
+    killer.start()
+    with _sigterm_interrupts(), pytest.raises(HostError, match="interrupted.*restored"):
+        _apply(host, timeout=120)
+    killer.join(10)
+    assert tuned_applying.is_set(), "the signal came while tuned was applying"
+    _assert_untouched(host)
+    assert signal.getsignal(signal.SIGTERM) == handler_before

@@ -125,6 +125,23 @@ def test_prune_keeps_the_bundle_rollback_needs(state):
     assert applied.path in remaining and len(remaining) == 2
 
 
+def test_bundles_sort_in_the_order_they_were_made_when_the_clock_steps_back(state,
+                                                                           monkeypatch):
+    import datetime
+
+    first = backup.new_bundle("apply", "test")
+
+    class EarlierClock(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2001, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(backup.datetime, "datetime", EarlierClock)
+    second = backup.new_bundle("apply", "test")
+    assert [b.path for b in backup.list_bundles()] == [second.path, first.path]
+    assert second.id.startswith("000002-20010101T000000Z-apply-")
+
+
 def test_a_second_lock_fails_at_once(tmp_path):
     (tmp_path / "run").mkdir()
     with Lock(str(tmp_path)), pytest.raises(EnvironmentProblem, match="another lltune apply"), \

@@ -199,3 +199,13 @@ def test_stop_goes_on_after_a_failure_and_keeps_what_failed(root, monkeypatch):
     monkeypatch.setattr(Hook, "run", lambda hook, argv, ok_codes=(0,): commands.append(argv))
     assert Hook(str(root)).stop() == 0
     assert commands[-1] == ["swapon", "/dev/vdb"] and Hook(str(root)).saved("swap") is None
+
+
+def test_a_malformed_saved_record_does_not_stop_the_other_restores(root):
+    _data(root, limits=[{"domain": "*", "nofile": 65536}])
+    assert Hook(str(root)).start() == 0
+    Hook(str(root)).save("coalesce", {"eth1": ["not", "a", "mapping"]})
+    hook = Hook(str(root))
+    assert hook.stop() == 1
+    assert hook.messages and hook.messages[0].startswith("stop_coalesce:")
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
