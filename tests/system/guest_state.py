@@ -78,6 +78,20 @@ def cpuidle():
             sorted(glob.glob("/sys/devices/system/cpu/cpu*/cpuidle/state*/disable"))}
 
 
+def services():
+    done = subprocess.run(["systemctl", "is-active", "irqbalance", "tuned"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    return dict(zip(("irqbalance", "tuned"), done.stdout.split()))
+
+
+def hook_state():
+    """What lltune's hook still holds to restore: nothing once its stop has run."""
+    try:
+        return sorted(os.listdir("/var/lib/lltune/hook-state"))
+    except FileNotFoundError:
+        return []
+
+
 def main():
     state = {
         "etc": etc_hashes(),
@@ -86,6 +100,8 @@ def main():
         "cpuidle": cpuidle(),
         "nics": nics(),
         "irqs": irqs(),
+        "services": services(),
+        "hook_state": hook_state(),
         "swaps": read("/proc/swaps"),
         "active_profile": read("/etc/tuned/active_profile"),
     }
