@@ -10,7 +10,7 @@ follow the RHEL 9 kernel's formats; IRQ names are the drivers' own:
   i40e       i40e-<addr>:misc, then i40e-<ifname>-TxRx-<N>
   igb        <ifname> (link and other causes), then <ifname>-TxRx-<N>
 
-    python tests/unit/hosts_for_examples.py OUTDIR   # OUTDIR/<host>/root and probes.json
+    python -m tests.unit.hosts_for_examples OUTDIR   # OUTDIR/<host>/root and probes.json
 """
 
 import json
@@ -18,6 +18,8 @@ import os
 import posixpath
 import sys
 from typing import Any, Dict, List
+
+from tests.hostgen import cpulist, cpumask
 
 HOSTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "fixtures", "hosts")
@@ -46,28 +48,6 @@ COALESCE = ("rx-usecs", "rx-frames", "rx-usecs-irq", "rx-frames-irq", "tx-usecs"
 def load_spec(name: str) -> Dict[str, Any]:
     with open(os.path.join(HOSTS_DIR, name + ".json"), encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def cpulist(cpus) -> str:
-    ordered = sorted(set(cpus))
-    parts = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else "%d-%d" % (ordered[i], ordered[j]))
-        i = j + 1
-    return ",".join(parts)
-
-
-def cpumask(cpus, ncpus: int) -> str:
-    value = 0
-    for cpu in cpus:
-        value |= 1 << cpu
-    words = ["%08x" % ((value >> (32 * i)) & 0xFFFFFFFF) for i in range(max(1, (ncpus + 31)
-                                                                          // 32))]
-    return ",".join(reversed(words))
 
 
 class Tree:
