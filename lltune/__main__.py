@@ -1,5 +1,5 @@
 import sys
 
-from lltune.cli import main
+from lltune.cli.main import main
 
 sys.exit(main())

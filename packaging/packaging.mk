@@ -112,12 +112,12 @@ generated: $(PKG_GEN)/lltune.1 $(PKG_GEN)/lltune.bash
 
 $(PKG_GEN)/lltune.1: $(wildcard lltune/*.py)
 	mkdir -p "$(@D)"
-	$(PKG_PYTHON) -m lltune.manpage > "$@.tmp"
+	$(PKG_PYTHON) -m lltune.cli.manpage > "$@.tmp"
 	mv "$@.tmp" "$@"
 
 $(PKG_GEN)/lltune.bash: $(wildcard lltune/*.py)
 	mkdir -p "$(@D)"
-	$(PKG_PYTHON) -m lltune.manpage --bash-completion > "$@.tmp"
+	$(PKG_PYTHON) -m lltune.cli.manpage --bash-completion > "$@.tmp"
 	mv "$@.tmp" "$@"
 
 # --- RPM ------------------------------------------------------------------------------------

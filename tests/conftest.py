@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
 HWLOC = os.path.join(FIXTURES, "hwloc")
 HWLOC_NAMES = sorted(name[:-len(".tar.bz2")] for name in os.listdir(HWLOC)
                      if name.endswith(".tar.bz2"))
@@ -32,7 +33,7 @@ def hwloc_trees(tmp_path_factory):
 
 
 def scan_root(root, probes=None):
-    from lltune.hostreader import RootReader
-    from lltune.scan import scan
+    from lltune.host.reader import RootReader
+    from lltune.host.scan import scan
 
     return scan(RootReader(str(root), probes), {"kind": "root", "path": str(root)})

@@ -1404,7 +1404,7 @@ def _coalesce(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def ethtool_answer(m: Model, nic: Dict[str, Any]) -> Dict[str, Any]:
-    """What lltune.ethtool.read_all(ifname) returns for this port."""
+    """What lltune.host.ethtool.read_all(ifname) returns for this port."""
     dev = nic["device"]
     mlx = dev["kind"] == "mlx5"
     down = nic["name"] == DOWN_NIC

@@ -13,10 +13,12 @@ import threading
 
 import pytest
 
-from lltune import apply, backup
-from lltune.config import load_text
-from lltune.errors import EnvironmentProblem, HostError, InputError
-from lltune.render import HOOK_DATA, TUNED_CONF
+from lltune.common.errors import EnvironmentProblem, HostError, InputError
+from lltune.config.loader import load_text
+from lltune.system.systemd import Systemd
+from lltune.system.tuned import Tuned
+from lltune.tune import apply, backup, rollback, session
+from lltune.tune.render import HOOK_DATA, TUNED_CONF
 
 PROFILES = {"virtual-guest": "guest", "network-latency": "nl", "balanced": "b",
             "lltune": "lltune base"}
@@ -55,7 +57,7 @@ def host(tmp_path, monkeypatch, hwloc_trees, tuned_mock, systemd_mock):
     for name, in_sig, out_sig, code in SYSTEMD_METHODS:
         systemd_mock.call("org.freedesktop.DBus.Mock", "AddMethod", "sssss",
                           ["org.freedesktop.systemd1.Manager", name, in_sig, out_sig, code])
-    for unit in apply.UNITS:
+    for unit in session.UNITS:
         systemd_mock.call("org.freedesktop.DBus.Mock", "AddMockUnit", "s", [unit])
     from tests.conftest import scan_root
 
@@ -98,7 +100,7 @@ def test_apply_then_rollback(host):
                                  ["lltune-verify.timer"])
     assert units == ["enabled"]
 
-    back = apply.rollback(None, root=host["root"], quiet=True)
+    back = rollback.rollback(None, root=host["root"], quiet=True)
     assert back.changed and "virtual-guest" in back.message and back.reboot_needed
     assert _tuned_state(host)["active"] == "virtual-guest"
     assert _installed(host) == {TUNED_CONF: False, HOOK_DATA: False}
@@ -107,7 +109,7 @@ def test_apply_then_rollback(host):
     assert host["systemd"].call("org.freedesktop.systemd1.Manager", "GetUnitFileState", "s",
                                 ["lltune-verify.timer"]) == ["disabled"]
     assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == "rolled-back"
-    assert not apply.rollback(backup.list_bundles()[0].id, root=host["root"],
+    assert not rollback.rollback(backup.list_bundles()[0].id, root=host["root"],
                               quiet=True).changed, "a second rollback says so"
 
 
@@ -131,7 +133,7 @@ def test_existing_files_come_back_byte_for_byte(host):
         handle.write(b"[main]\n# hand-made, keep me\n")
     os.chmod(os.path.join(profile_dir, "tuned.conf"), 0o600)
     _apply(host)
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     with open(os.path.join(profile_dir, "tuned.conf"), "rb") as handle:
         assert handle.read() == b"[main]\n# hand-made, keep me\n"
     assert oct(os.stat(os.path.join(profile_dir, "tuned.conf")).st_mode & 0o777) == "0o600"
@@ -170,7 +172,7 @@ def test_unauthorised_caller_changes_nothing(host):
 
 
 def test_tuned_dying_during_apply(host):
-    from lltune.hooks import LIMITS_FILE, Hook
+    from lltune.tune.hook import LIMITS_FILE, Hook
 
     # As if tuned had run the hook's start before it died: its stop will never come.
     hook = Hook(host["root"])
@@ -204,7 +206,7 @@ def test_tuned_not_on_the_bus(tmp_path, monkeypatch, private_bus, hwloc_trees):
 
 
 def test_two_applies_at_once(host):
-    with apply.Lock(host["root"]), pytest.raises(EnvironmentProblem,
+    with session.Lock(host["root"]), pytest.raises(EnvironmentProblem,
                                                  match="another lltune apply"):
         _apply(host)
     _assert_untouched(host)
@@ -249,7 +251,7 @@ def _timer_state(host):
 def test_rollback_stops_the_timer_apply_started(host):
     _apply(host)
     assert _timer_state(host) == "active"
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     assert _timer_state(host) == "inactive"
 
 
@@ -261,18 +263,18 @@ def test_rollbacks_walk_back_through_chained_applies(host, monkeypatch):
     _apply_text(host, CONFIG_B)
     assert _read(host, TUNED_CONF) != first
     seen = []
-    real_switch = apply.Tuned.switch
+    real_switch = Tuned.switch
 
     def watching_switch(tuned, profile):  # a spy: the real call happens
         seen.append((profile, _read(host, TUNED_CONF) if _installed(host)[TUNED_CONF]
                      else None))
         return real_switch(tuned, profile)
 
-    monkeypatch.setattr(apply.Tuned, "switch", watching_switch)
-    apply.rollback(None, root=host["root"], quiet=True)
+    monkeypatch.setattr(Tuned, "switch", watching_switch)
+    rollback.rollback(None, root=host["root"], quiet=True)
     assert seen == [("lltune", first)], "files restored first, then tuned reloads lltune"
     assert _tuned_state(host)["active"] == "lltune"
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     assert seen[1] == ("virtual-guest", None)
     _assert_untouched(host)
 
@@ -284,10 +286,10 @@ def test_pruning_keeps_the_way_back_to_the_original_profile(host):
                if b.read_json(backup.STATE_FILE)["status"] == "applied"]
     assert len(applied) == 6, "no bundle rollback still needs was pruned"
     for _ in range(6):
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
     _assert_untouched(host)
     with pytest.raises(InputError, match="no applied lltune bundle"):
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
 
 
 def test_rollback_by_path_uses_that_bundle_and_refuses_an_older_one(host):
@@ -296,9 +298,9 @@ def test_rollback_by_path_uses_that_bundle_and_refuses_an_older_one(host):
     _apply_text(host, CONFIG_B)
     newer = backup.find(None)
     with pytest.raises(InputError, match="roll that back first"):
-        apply.rollback(older.path, root=host["root"], quiet=True)
-    assert apply.rollback(newer.path, root=host["root"], quiet=True).bundle == newer.path
-    assert apply.rollback(older.path + "/", root=host["root"], quiet=True).bundle == older.path
+        rollback.rollback(older.path, root=host["root"], quiet=True)
+    assert rollback.rollback(newer.path, root=host["root"], quiet=True).bundle == newer.path
+    assert rollback.rollback(older.path + "/", root=host["root"], quiet=True).bundle == older.path
     _assert_untouched(host)
 
 
@@ -308,7 +310,7 @@ def test_rollback_refuses_a_bundle_outside_the_state_directory(host, tmp_path):
     forged.mkdir()
     (forged / backup.STATE_FILE).write_text(json.dumps({"status": "applied", "files": []}))
     with pytest.raises(InputError, match="no such backup bundle"):
-        apply.rollback(str(forged), root=host["root"], quiet=True)
+        rollback.rollback(str(forged), root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "lltune", "nothing was rolled back"
 
 
@@ -328,7 +330,7 @@ def test_rollback_refuses_a_state_file_naming_what_apply_never_writes(host, chan
     bundle = backup.find(None)
     bundle.update_state(**changes)
     with pytest.raises(InputError, match=r"%s: not a record lltune writes" % re.escape(key)):
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "lltune"
     assert _installed(host) == {TUNED_CONF: True, HOOK_DATA: True}
 
@@ -343,7 +345,7 @@ def test_a_file_that_cannot_be_restored_does_not_stop_the_rest(host):
     os.unlink(conf)
     os.mkdir(conf)  # nothing can be renamed over a directory
     with pytest.raises(HostError, match="tuned.conf") as failure:
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
     assert failure.value.exit_code == 1
     assert not os.path.exists(os.path.join(profile_dir, "hook-data.json"))
     assert _tuned_state(host)["active"] == "virtual-guest"
@@ -358,7 +360,7 @@ def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
     def interrupted(systemd, units):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(apply.Systemd, "enable", interrupted)
+    monkeypatch.setattr(Systemd, "enable", interrupted)
     with pytest.raises(HostError, match="interrupted.*restored"):
         _apply(host)
     _assert_untouched(host)
@@ -371,7 +373,7 @@ def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
 def test_rollback_returns_tuned_to_automatic_selection(host):
     _apply(host)
     assert _tuned_state(host)["mode"] == "manual"
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "virtual-guest"
     assert _tuned_state(host)["mode"] == "auto"
     assert "auto_profile" in _calls(host)
@@ -381,19 +383,19 @@ def test_rollback_returns_tuned_to_automatic_selection(host):
                            "recommended": "virtual-guest", "apply_delay": 0.1})
 def test_rollback_keeps_the_old_profile_when_tuned_now_recommends_another(host):
     _apply(host)
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     assert _tuned_state(host)["active"] == "balanced"
     assert _tuned_state(host)["mode"] == "manual"
 
 
 def test_a_broken_state_file_in_an_old_bundle_blocks_nothing(host):
     _apply(host)
-    apply.rollback(None, root=host["root"], quiet=True)
+    rollback.rollback(None, root=host["root"], quiet=True)
     old = backup.list_bundles()[0]
     with open(os.path.join(old.path, backup.STATE_FILE), "w") as handle:
         handle.write("[]")
     assert _apply_text(host, CONFIG_B, keep=1).changed
-    assert apply.rollback(None, root=host["root"], quiet=True).changed
+    assert rollback.rollback(None, root=host["root"], quiet=True).changed
     assert os.path.isdir(old.path), "kept: what cannot be read might still be needed"
     _assert_untouched(host)
 
@@ -403,7 +405,7 @@ def test_rollback_keeps_a_profile_directory_holding_someone_elses_files(host):
     mine = os.path.join(host["root"], "etc/tuned/lltune/notes.txt")
     with open(mine, "w") as handle:
         handle.write("not lltune's\n")
-    assert apply.rollback(None, root=host["root"], quiet=True).changed
+    assert rollback.rollback(None, root=host["root"], quiet=True).changed
     assert os.path.exists(mine) and not _installed(host)[TUNED_CONF]
     assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == "rolled-back"
 
@@ -413,7 +415,7 @@ def test_rollback_touches_nothing_while_tuned_is_gone(host):
     host["tuned"].call("org.lltune.test.TunedMock", "DropOffBus")
     assert host["tuned"].wait_exit(10) == 0
     with pytest.raises(EnvironmentProblem, match="tuned is not running"):
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
     assert _installed(host) == {TUNED_CONF: True, HOOK_DATA: True}
     assert backup.find(None).read_json(backup.STATE_FILE)["status"] == "applied"
 
@@ -421,14 +423,14 @@ def test_rollback_touches_nothing_while_tuned_is_gone(host):
 def test_rolled_back_bundles_beyond_keep_are_pruned(host):
     for _ in range(3):
         _apply(host, keep=2)
-        apply.rollback(None, root=host["root"], quiet=True)
+        rollback.rollback(None, root=host["root"], quiet=True)
     _apply(host, keep=2)
     assert [b.read_json(backup.STATE_FILE)["status"] for b in backup.list_bundles()] == [
         "applied", "rolled-back"]
 
 
 def test_sigterm_during_the_switch_puts_the_old_state_back(host):
-    from lltune.commands.apply import _sigterm_interrupts
+    from lltune.cli.apply import _sigterm_interrupts
 
     handler_before = signal.getsignal(signal.SIGTERM)
     host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [True])

@@ -1,0 +1,176 @@
+"""`lltune apply [--plan]`, `verify`, `rollback` and `backups`."""
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+from typing import Any, Dict, Iterator, Optional
+
+from lltune.common.errors import EXIT_FINDINGS, InputError
+from lltune.config.loader import Config, load
+from lltune.system import journal
+from lltune.tune import backup
+
+
+def _live_snapshot(config: Config) -> Dict[str, Any]:
+    from lltune.host.reader import RootReader
+    from lltune.host.scan import scan
+
+    return scan(RootReader("/"), {"kind": "live", "path": "/"},
+                extra_sysctls=sorted((config.value("sysctl") or {}).keys()))
+
+
+def _audit_errors(config: Config, snapshot: Dict[str, Any]) -> int:
+    """Print audit's errors; the number of them (apply stops on any)."""
+    from lltune.audit.run import audit
+
+    errors = [f for f in audit(config, snapshot) if f.severity == "error"]
+    for finding in errors:
+        print(finding.line(), file=sys.stderr)
+    return len(errors)
+
+
+def _audit_failed(args: argparse.Namespace) -> int:
+    print("lltune apply: audit found errors; nothing was planned or changed "
+          "(`lltune audit -c %s` for all findings)" % args.config, file=sys.stderr)
+    return EXIT_FINDINGS
+
+
+def _plugins_for_plan() -> Optional[Dict[str, Dict[str, str]]]:
+    """The running tuned's plugins when it answers (as root), else None: tuned 2.20's set."""
+    if os.geteuid() != 0:
+        return None
+    from lltune.common.errors import LLTuneError
+    from lltune.system.dbus import BusUnavailable, SystemBus
+    from lltune.system.tuned import Tuned
+
+    try:
+        with SystemBus(timeout=5.0) as bus:
+            return Tuned(bus).plugins()
+    except (BusUnavailable, LLTuneError):
+        return None
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd stopping a unit, `kill`) interrupts apply as Ctrl-C does, so apply
+    puts the previous state back instead of dying half-way."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from lltune.tune import apply, render
+
+    if args.keep < 1:
+        raise InputError("--keep must be at least 1")
+    if not 1 <= args.timeout <= 3600:
+        raise InputError("--timeout must be between 1 and 3600 seconds")
+    if args.snapshot and not args.plan:
+        raise InputError("--snapshot works with --plan only: apply reads the live host")
+    config = load(args.config)
+    if args.plan:
+        if args.snapshot:
+            from lltune.model.snapshot import load as load_snapshot
+            snapshot = load_snapshot(args.snapshot)
+        else:
+            snapshot = _live_snapshot(config)
+        if _audit_errors(config, snapshot):
+            return _audit_failed(args)
+        rendered = render.render(config, snapshot, _plugins_for_plan())
+        bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
+        apply.prune_quietly(args.keep)
+        sys.stdout.write(markdown)
+        print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
+        return 0
+    apply.require_root()
+    # Locked before the host is read: no other apply may change it between the snapshot
+    # this plan is made from and tuned's switch.
+    with apply.Lock():
+        snapshot = _live_snapshot(config)
+        if _audit_errors(config, snapshot):
+            return _audit_failed(args)
+        with _sigterm_interrupts():
+            outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
+                                  timeout=args.timeout, lock=False)
+    print(outcome.message)
+    for note in outcome.details:
+        print("note: %s" % note)
+    if outcome.bundle:
+        print("backup bundle: %s (lltune rollback undoes this apply)" % outcome.bundle)
+    return 0
+
+
+def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> Config:
+    if path:
+        return load(path)
+    if not state:
+        raise InputError("no config given and no applied bundle found; use -c CONFIG")
+    return load(os.path.join(state["bundle"], "config.yaml"))
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from lltune.tune.verify import latest_state, verify
+
+    state = latest_state()
+    config = _config_for_verify(args.config, state)
+    report = verify(config, state)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=1) + "\n")
+    else:
+        for row in report["knobs"]:
+            if row["status"] != "ok":
+                print("%-15s %s: %s -> %s" % (row["status"], row["knob"], row["current"],
+                                              row["desired"]))
+        tuned = report["tuned_verify"]
+        if not tuned.get("available"):
+            verdict = "not available (%s)" % tuned.get("reason")
+        elif tuned.get("passed"):
+            verdict = "passed"
+        elif not tuned.get("failures") and not report["booted_since_apply"]:
+            verdict = "kernel parameters pending reboot"
+        else:
+            verdict = "FAILED: %s" % "; ".join(tuned.get("failures") or ["see tuned's log"])
+        print("tuned verify: %s" % verdict)
+        print("verify: %s (%d knob(s) checked, %d drifted)" % (
+            "ok" if report["ok"] else "DRIFT", len(report["knobs"]), len(report["drift"])))
+    if args.log:
+        (journal.info if report["ok"] else journal.warning)(
+            "verify: %s; drift: %s" % ("ok" if report["ok"] else "drift",
+                                       ", ".join(report["drift"]) or "none"),
+            DRIFT=" ".join(report["drift"]))
+    return 0 if report["ok"] else EXIT_FINDINGS
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from lltune.tune.rollback import rollback
+
+    if not 1 <= args.timeout <= 3600:
+        raise InputError("--timeout must be between 1 and 3600 seconds")
+    outcome = rollback(args.backup, quiet=args.quiet, timeout=args.timeout)
+    print(outcome.message)
+    return 0
+
+
+def run_backups(args: argparse.Namespace) -> int:
+    if args.keep is not None:
+        if args.keep < 1:
+            raise InputError("--keep must be at least 1")
+        for name in backup.prune(args.keep):
+            print("deleted %s" % name)
+    for bundle in backup.list_bundles():
+        try:
+            state = backup.read_state(bundle)
+        except InputError:
+            state = {"status": "unreadable"}
+        print("%s  %-22s previous profile: %s" % (
+            bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")))
+    return 0

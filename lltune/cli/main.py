@@ -1,0 +1,172 @@
+"""The command line: argument parsing and the one place errors become messages and exit codes.
+
+Subcommand modules are imported only when their command runs, so `lltune --help` stays fast.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+from typing import List, Optional
+
+from lltune import __version__
+from lltune.common.errors import EXIT_CODES_HELP, EXIT_USAGE, LLTuneError
+
+DESCRIPTION = """Low-latency tuning for RHEL 9 family hosts, applied through tuned.
+
+Typical flow: scan -> gen-config -> audit -> apply --plan -> apply -> verify (-> rollback)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--root", metavar="DIR",
+                       help="read DIR/proc, DIR/sys, DIR/etc instead of the live host")
+    group.add_argument("--from", dest="bundle", metavar="BUNDLE",
+                       help="read a capture bundle made by `lltune capture`")
+    parser.add_argument("--probes", metavar="FILE",
+                        help="with --root: recorded ethtool/D-Bus answers (a bundle's "
+                             "probes.json)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="lltune", description=DESCRIPTION, epilog=EXIT_CODES_HELP,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="lltune " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    scan = commands.add_parser(
+        "scan", help="capture the host read-only: snapshot and report",
+        description="Read the host (or a root prefix, or a capture bundle) and write a "
+                    "snapshot. Changes nothing.", epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_options(scan)
+    scan.add_argument("--format", choices=("yaml", "json"), default=None,
+                      help="snapshot format (default: from the --output suffix, else yaml)")
+    scan.add_argument("-o", "--output", metavar="FILE",
+                      help="write the snapshot to FILE ('-' for standard output)")
+    scan.add_argument("--md-report", metavar="FILE", help="write a Markdown report to FILE")
+    scan.add_argument("-q", "--quiet", action="store_true", help="no terminal summary")
+    scan.set_defaults(handler="lltune.cli.scan:run_scan")
+
+    capture = commands.add_parser(
+        "capture", help="bundle every file and command output scan uses, for offline scans",
+        description="Record what a scan reads into a .tar.gz bundle that `lltune scan --from` "
+                    "reads on any machine. Changes nothing on the host.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    capture.add_argument("-o", "--output", metavar="FILE", required=True,
+                         help="the bundle to write (host.tar.gz)")
+    capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
+    capture.set_defaults(handler="lltune.cli.scan:run_capture")
+
+    gen = commands.add_parser(
+        "gen-config", help="write a commented config with defaults chosen for this host",
+        description="Turn a snapshot (or the live host) into a commented YAML config whose "
+                    "every value is chosen from the snapshot. Changes nothing on the host.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("--snapshot", metavar="FILE", help="a snapshot from `lltune scan` "
+                                                         "(default: scan the live host)")
+    gen.add_argument("--preset", choices=("balanced", "low-latency", "extreme"),
+                     default="low-latency", help="how far to go (default: low-latency)")
+    gen.add_argument("-o", "--output", metavar="FILE", help="write the config to FILE "
+                                                            "(default: standard output)")
+    gen.set_defaults(handler="lltune.cli.config:run_gen_config")
+
+    audit = commands.add_parser(
+        "audit", help="check a config against its schema and against the host",
+        description="Validate a config against the JSON Schema, then cross-check it with the "
+                    "host (a snapshot, or the live host). Exit 1 when any check is an error.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_argument("-c", "--config", metavar="FILE", required=True)
+    audit.add_argument("--snapshot", metavar="FILE", help="a snapshot from `lltune scan` "
+                                                           "(default: scan the live host)")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.set_defaults(handler="lltune.cli.config:run_audit")
+
+    apply = commands.add_parser(
+        "apply", help="apply a config through tuned (--plan: show and stage, change nothing)",
+        description="Audit the config, plan every change (current -> desired, mechanism, "
+                    "reboot), stage a backup bundle, then (without --plan, as root) render the "
+                    "tuned profile, switch tuned to it over D-Bus, verify, and enable lltune's "
+                    "units. On any failure the previous profile and files are put back.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apply.add_argument("-c", "--config", metavar="FILE", required=True)
+    apply.add_argument("--snapshot", metavar="FILE", help="plan against a snapshot file "
+                                                           "(--plan only; apply reads the host)")
+    apply.add_argument("--plan", action="store_true",
+                       help="show the plan and write its bundle; change nothing else")
+    apply.add_argument("--keep", type=int, default=10, metavar="N",
+                       help="backup bundles to keep (default 10)")
+    apply.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="how long to wait for tuned to apply the profile (default 600, "
+                            "as tuned-adm)")
+    apply.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    apply.set_defaults(handler="lltune.cli.apply:run_apply")
+
+    verify = commands.add_parser(
+        "verify", help="compare the live host with the config; exit 1 on drift",
+        description="Scan the host and compare every knob the config manages with its desired "
+                    "value (the kernel command line once the host has rebooted since apply), "
+                    "and ask tuned to verify its profile.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("-c", "--config", metavar="FILE",
+                        help="default: the config of the last apply")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--log", action="store_true",
+                        help="also log the result to the journal (the boot-time unit uses it)")
+    verify.set_defaults(handler="lltune.cli.apply:run_verify")
+
+    rollback = commands.add_parser(
+        "rollback", help="switch tuned back and restore every file lltune wrote",
+        description="Switch tuned back to the profile that was active before apply (or off), "
+                    "restore the files apply wrote byte for byte, delete those it created, and "
+                    "disable lltune's units.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rollback.add_argument("--backup", metavar="ID|PATH",
+                          help="which apply to undo (default: the last one)")
+    rollback.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                          help="how long to wait for tuned to switch back (default 600)")
+    rollback.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    rollback.set_defaults(handler="lltune.cli.apply:run_rollback")
+
+    backups = commands.add_parser("backups", help="list backup bundles (newest first)",
+                                  epilog=EXIT_CODES_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    backups.add_argument("--keep", type=int, metavar="N",
+                         help="delete all but the newest N (never the one rollback needs)")
+    backups.set_defaults(handler="lltune.cli.apply:run_backups")
+
+    schema = commands.add_parser(
+        "schema", help="print a JSON Schema (the config's, by default)",
+        description="Print the JSON Schema (Draft 7) of the config, the snapshot or audit's "
+                    "JSON output.")
+    schema.add_argument("which", nargs="?", choices=("config", "snapshot", "audit"),
+                        default="config")
+    schema.set_defaults(handler="lltune.cli.config:run_schema")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name, function_name = args.handler.split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+        return int(handler(args) or 0)
+    except LLTuneError as exc:
+        print("lltune %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lltune %s: interrupted" % args.command, file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`lltune scan -o - | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,1 +1,0 @@
-"""One module per command group; cli.py imports a module only when its command runs."""

@@ -1,0 +1,228 @@
+"""Capture bundles: every file and probe answer a scan used, so it can be scanned again offline.
+
+Layout of the .tar.gz (all under one top folder, regular files only):
+  lltune-capture/manifest.json   format, versions, sha256 of every member, directory listings,
+                                 resolved links and the reasons paths were missing
+  lltune-capture/tree/...        the files as read (canonical paths: tree/proc/interrupts)
+  lltune-capture/probes.json     ethtool, D-Bus and command answers
+  lltune-capture/snapshot.json   the snapshot the capture's own scan produced
+
+Opening a bundle never writes to disk: members are checked (names, types, sizes, hashes) and
+held in memory. Anything unexpected is an InputError (exit 2).
+"""
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import tarfile
+import time
+from typing import Any, Dict, Tuple
+
+from lltune import __version__
+from lltune.common.documents import parse_json
+from lltune.common.errors import InputError
+from lltune.host.reader import MemoryReader, RecordingReader
+
+TOP = "lltune-capture"
+FORMAT = "lltune-capture"
+FORMAT_VERSION = 1
+PROBES_FORMAT = "lltune-probes"
+MAX_MEMBERS = 200000
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_TOTAL_BYTES = 512 * 1024 * 1024
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
+    info = tarfile.TarInfo(TOP + "/" + name)
+    info.size = len(data)
+    info.mtime = int(mtime)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str) -> int:
+    """Write the bundle atomically (temp file, fsync, rename); returns its size in bytes."""
+    now = time.time()
+    members: Dict[str, bytes] = {}
+    for canonical, text in sorted(recorder.files.items()):
+        members["tree" + canonical] = text.encode("utf-8")
+    members["probes.json"] = json.dumps(
+        {"format": PROBES_FORMAT, "format_version": FORMAT_VERSION, "probes": recorder.probes},
+        indent=1, sort_keys=True).encode()
+    members["snapshot.json"] = json.dumps(snapshot, separators=(",", ":")).encode()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lltune_version": __version__,
+        "created": snapshot.get("generated_at"),
+        "source": snapshot.get("source"),
+        "sha256": {name: _sha256(data) for name, data in members.items()},
+        "dirs": recorder.dirs,
+        "realpaths": recorder.realpaths,
+        "missing": recorder.missing,
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    try:
+        with open(temp, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+                _add(tar, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True)
+                     .encode(), now)
+                for name, data in members.items():
+                    _add(tar, name, data, now)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.rename(temp, path)
+    except OSError as exc:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise InputError("cannot write the bundle: %s" % (exc.strerror or exc), path) from None
+    return os.path.getsize(path)
+
+
+def _member_name(path: str, member: tarfile.TarInfo) -> str:
+    """The member's name inside the top folder, after the safety checks."""
+    name = member.name
+    if "\x00" in name or name.startswith("/") or "\\" in name:
+        raise InputError("unsafe member name %r" % name, path)
+    parts = name.split("/")
+    if ".." in parts or "." in parts or "" in parts[:-1]:
+        raise InputError("unsafe member name %r (.. or empty component)" % name, path)
+    if parts[0] != TOP:
+        raise InputError("member %r is outside %s/" % (name, TOP), path)
+    if member.issym() or member.islnk():
+        raise InputError("member %r is a link; bundles hold regular files only" % name, path)
+    if not (member.isfile() or member.isdir()):
+        raise InputError("member %r is a device, FIFO or other special file" % name, path)
+    if member.size > MAX_MEMBER_BYTES:
+        raise InputError("member %r is larger than %d bytes" % (name, MAX_MEMBER_BYTES), path)
+    return "/".join(parts[1:])
+
+
+def _read_members(path: str) -> Dict[str, bytes]:
+    try:
+        tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by `with tar` below
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except (tarfile.TarError, OSError, EOFError):
+        raise InputError("not a tar archive (plain, gzip, bzip2 or xz)", path) from None
+    members: Dict[str, bytes] = {}
+    total = 0
+    try:
+        with tar:
+            for count, member in enumerate(tar, 1):
+                if count > MAX_MEMBERS:
+                    raise InputError("more than %d members" % MAX_MEMBERS, path)
+                name = _member_name(path, member)
+                if member.isdir() or not name:
+                    continue
+                total += member.size
+                if total > MAX_TOTAL_BYTES:
+                    raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
+                handle = tar.extractfile(member)
+                data = handle.read() if handle else b""
+                if len(data) != member.size:
+                    raise InputError("member %r is truncated" % member.name, path)
+                if name in members:
+                    raise InputError("member %r appears twice" % member.name, path)
+                members[name] = data
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise InputError("corrupt archive: %s" % (exc or type(exc).__name__), path) from None
+    return members
+
+
+def _json_member(path: str, members: Dict[str, bytes], name: str) -> Any:
+    if name not in members:
+        raise InputError("%s/%s is missing; not an lltune capture bundle" % (TOP, name), path)
+    try:
+        text = members[name].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("%s is not UTF-8" % name, path) from None
+    return parse_json(text, path, name)
+
+
+def _mapping(path: str, where: str, value: Any, item_types: tuple,
+             path_keys: bool = True) -> Dict[str, Any]:
+    """Check a manifest/probes mapping: keys are strings (absolute paths), items typed."""
+    if not isinstance(value, dict):
+        raise InputError("must be a mapping", path, key=where)
+    for key, item in value.items():
+        if not isinstance(key, str) or (path_keys and not key.startswith("/")):
+            raise InputError("bad entry name %r" % (key,), path, key=where)
+        if not isinstance(item, item_types):
+            raise InputError("entry %r has the wrong type" % key, path, key=where)
+    return value
+
+
+def check_probes(path: str, document: Any, where: str = "probes.json") -> Dict[str, Any]:
+    """The probes mapping of a probes document, after checking its shape."""
+    if not isinstance(document, dict):
+        raise InputError("must be a mapping", path, key=where)
+    if document.get("format") != PROBES_FORMAT or document.get("format_version") != \
+            FORMAT_VERSION:
+        raise InputError("not an lltune-probes document of version %d" % FORMAT_VERSION, path,
+                         key=where)
+    probes = _mapping(path, where + ": probes", document.get("probes"), (dict,), False)
+    for key, answer in probes.items():
+        if set(answer) - {"data", "error"} or len(answer) != 1:
+            raise InputError("probe %r must hold exactly one of data or error" % key, path,
+                             key=where)
+        if "error" in answer and not isinstance(answer["error"], str):
+            raise InputError("probe %r: error must be a string" % key, path, key=where)
+    return probes
+
+
+def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]]:
+    """-> (a reader over the bundle, its manifest, the snapshot taken when it was captured)."""
+    members = _read_members(path)
+    manifest = _json_member(path, members, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise InputError("manifest.json must be a mapping", path)
+    if manifest.get("format") != FORMAT:
+        raise InputError("not an lltune capture bundle (manifest format %r)"
+                         % manifest.get("format"), path)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError("capture format version %r is not supported (this lltune reads %d)"
+                         % (manifest.get("format_version"), FORMAT_VERSION), path)
+    hashes = _mapping(path, "manifest: sha256", manifest.get("sha256"), (str,), False)
+    for name, data in members.items():
+        if name == "manifest.json":
+            continue
+        if name not in hashes:
+            raise InputError("member %s/%s is not in the manifest" % (TOP, name), path)
+        if hashes[name] != _sha256(data):
+            raise InputError("member %s/%s does not match its sha256" % (TOP, name), path)
+    for name in hashes:
+        if name not in members:
+            raise InputError("member %s/%s listed in the manifest is missing" % (TOP, name),
+                             path)
+    dirs = _mapping(path, "manifest: dirs", manifest.get("dirs"), (list,))
+    realpaths = _mapping(path, "manifest: realpaths", manifest.get("realpaths"),
+                         (str, type(None)))
+    missing = _mapping(path, "manifest: missing", manifest.get("missing"), (str,))
+    for where, listing in dirs.items():
+        if not all(isinstance(name, str) and "/" not in name for name in listing):
+            raise InputError("directory listing of %s holds a bad name" % where, path)
+    probes = check_probes(path, _json_member(path, members, "probes.json"))
+    snapshot = _json_member(path, members, "snapshot.json")
+    files = {}
+    for name, data in members.items():
+        if name.startswith("tree/"):
+            canonical = posixpath.normpath("/" + name[len("tree/"):])
+            files[canonical] = data.decode("utf-8", "replace")
+    reader = MemoryReader(files, dirs, realpaths, missing, probes, "capture %s" % path)
+    return reader, manifest, snapshot
+
+
+def load_probes(path: str) -> Dict[str, Any]:
+    """A recorded-probes file (the probes.json of a bundle) for `scan --root --probes`."""
+    from lltune.common.files import read_input
+
+    data = read_input(path, MAX_MEMBER_BYTES)
+    return check_probes(path, _json_member(path, {"probes.json": data}, "probes.json"))

@@ -1,0 +1,147 @@
+"""Services that decide or disturb latency, and tuned's own state.
+
+Unit states come from systemd's D-Bus API when the bus answers; otherwise (offline, a container,
+no systemd) from the unit files and the process table, marked `source: files`.
+"""
+
+import re
+from typing import Any, Dict, List, Optional
+
+from lltune.host.collectors import ScanContext
+from lltune.host.collectors.processes import process_table, running_commands
+from lltune.host.reader import Missing
+
+# unit -> (process name, why it matters on a low-latency host)
+WATCHED_UNITS = {
+    "tuned.service": ("tuned", "applies and keeps lltune's profile"),
+    "irqbalance.service": ("irqbalance", "moves IRQs onto isolated CPUs unless they are banned"),
+    "ptp4l.service": ("ptp4l", "PTP synchronisation of the NIC clock"),
+    "phc2sys.service": ("phc2sys", "steers the system clock from the NIC clock"),
+    "timemaster.service": ("timemaster", "runs ptp4l/phc2sys/chronyd together"),
+    "chronyd.service": ("chronyd", "NTP; fights phc2sys if both steer the system clock"),
+    "ntpd.service": ("ntpd", "NTP; fights phc2sys if both steer the system clock"),
+    "ksm.service": ("ksmd", "KSM page scanning steals cycles and adds page faults"),
+    "ksmtuned.service": ("ksmtuned", "starts KSM scanning under memory pressure"),
+    "numad.service": ("numad", "migrates memory and tasks between nodes at run time"),
+    "cpupower.service": ("cpupower", "sets the governor behind tuned's back"),
+    "power-profiles-daemon.service": ("power-profiles-daemon", "changes EPP behind tuned"),
+    "thermald.service": ("thermald", "may cap frequency"),
+    "sysstat.service": ("sadc", "periodic collection wakes CPUs"),
+    "packagekit.service": ("packagekitd", "background package work"),
+    "dnf-makecache.timer": (None, "periodic metadata downloads and CPU bursts"),
+    "abrtd.service": ("abrtd", "crash collection bursts"),
+    "rngd.service": ("rngd", "entropy daemon polling"),
+}
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
+             "/lib/systemd/system")
+TUNED_VERSION_FILE = re.compile(r"^TUNED_VERSION_(MAJOR|MINOR|PATCH)\s*=\s*(\d+)", re.M)
+
+
+def _units_over_dbus(names: List[str]) -> Dict[str, Any]:
+    # Imported here: asyncio costs an offline scan (--root, --from) 60 ms it never needs.
+    from lltune.system.dbus import SYSTEMD, BusUnavailable, CallFailed, SystemBus
+
+    try:
+        with SystemBus(timeout=3.0) as bus:
+            rows = bus.call(*SYSTEMD, "ListUnitsByNames", "as", [names])[0]
+            states: Dict[str, Any] = {}
+            for row in rows:
+                states[row[0]] = {"load": row[2], "active": row[3], "sub": row[4]}
+            for name in names:
+                try:
+                    file_state = bus.call(*SYSTEMD, "GetUnitFileState", "s", [name])[0]
+                except CallFailed:
+                    file_state = None  # no unit file: not installed
+                states.setdefault(name, {"load": "not-found", "active": "inactive",
+                                         "sub": "dead"})["file_state"] = file_state
+            return states
+    except (BusUnavailable, CallFailed) as exc:
+        raise Missing("dbus:systemd", str(exc)) from None
+
+
+def _units_from_files(ctx: ScanContext, names: List[str]) -> Dict[str, Any]:
+    present = {directory: set(ctx.reader.listdir(directory, [])) for directory in UNIT_DIRS}
+    wanted = set()
+    for entry in present["/etc/systemd/system"]:
+        if entry.endswith((".wants", ".requires")):
+            wanted.update(ctx.reader.listdir("/etc/systemd/system/" + entry, []))
+    processes = process_table(ctx)
+    running = running_commands(ctx)
+    states = {}
+    for name in names:
+        exists = any(name in entries for entries in present.values())
+        masked = ctx.reader.realpath("/etc/systemd/system/" + name) == "/dev/null"
+        process = WATCHED_UNITS[name][0]
+        if not processes or process is None:
+            active = None
+        else:
+            active = "active" if process in running else "inactive"
+        states[name] = {
+            "load": "masked" if masked else ("loaded" if exists else "not-found"),
+            "active": active,
+            "sub": None,
+            "file_state": "masked" if masked else ("enabled" if name in wanted else (
+                "disabled" if exists else None)),
+        }
+    return states
+
+
+def _tuned_over_dbus() -> Dict[str, Any]:
+    from lltune.system.dbus import TUNED, BusUnavailable, CallFailed, SystemBus
+
+    try:
+        with SystemBus(timeout=3.0) as bus:
+            active = bus.call(*TUNED, "active_profile")[0]
+            mode = bus.call(*TUNED, "profile_mode")[0]
+            return {"active_profile": active, "profile_mode": mode[0] if mode else None}
+    except (BusUnavailable, CallFailed) as exc:
+        raise Missing("dbus:tuned", str(exc)) from None
+
+
+def tuned_version(ctx: ScanContext) -> Optional[str]:
+    """From tuned's own version.py (RHEL: /usr/lib/python3.N/site-packages, Debian: python3)."""
+    candidates = ["/usr/lib/python3/dist-packages/tuned/version.py"]
+    for name in ctx.reader.listdir("/usr/lib", []):
+        if re.match(r"^python3\.\d+$", name):
+            candidates.append("/usr/lib/%s/site-packages/tuned/version.py" % name)
+    for path in candidates:
+        text = ctx.reader.read(path, None)
+        if text:
+            parts = dict(TUNED_VERSION_FILE.findall(text))
+            if "MAJOR" in parts and "MINOR" in parts:
+                return "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts.get("PATCH", "0"))
+    return None
+
+
+def tuned_state(ctx: ScanContext, units: Dict[str, Any]) -> Dict[str, Any]:
+    boot = ctx.text("/etc/tuned/bootcmdline")
+    boot_cmdline = None
+    if boot:
+        match = re.search(r'^TUNED_BOOT_CMDLINE="?(.*?)"?$', boot, re.M)
+        boot_cmdline = match.group(1) if match else None
+    unit = units.get("tuned.service", {})
+    state = {
+        "installed": unit.get("load") not in (None, "not-found"),
+        "running": None if unit.get("active") is None else unit["active"] == "active",
+        "version": tuned_version(ctx),
+        "active_profile": ctx.text("/etc/tuned/active_profile"),
+        "profile_mode": ctx.text("/etc/tuned/profile_mode"),
+        "boot_cmdline": boot_cmdline,
+        "source": "files",
+    }
+    live = ctx.probe("services", "dbus:tuned", _tuned_over_dbus) if state["running"] else None
+    if live and live.get("active_profile"):
+        state.update(live, source="dbus")
+    return state
+
+
+def collect(ctx: ScanContext) -> Dict[str, Any]:
+    names = sorted(WATCHED_UNITS)
+    units = ctx.probe("services", "dbus:systemd", lambda: _units_over_dbus(names))
+    source = "dbus"
+    if units is None:
+        units = _units_from_files(ctx, names)
+        source = "files"
+    for name, state in units.items():
+        state["why"] = WATCHED_UNITS.get(name, (None, None))[1]
+    return {"services": {"source": source, "units": units, "tuned": tuned_state(ctx, units)}}

@@ -1,0 +1,143 @@
+"""Questions every stage asks of a snapshot: its CPUs, cores, NUMA nodes, a NIC's node and IRQs,
+memory per node, what isolation the host runs now, tuned's version.
+
+Snapshots are plain data that may come from a hostile file (schema-checked, but a field may be
+null or absent): every query tolerates that and answers "nothing" rather than raising.
+"""
+
+import re
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+Snapshot = Dict[str, Any]
+
+
+def dig(data: Any, *path: Any) -> Any:
+    """data[path[0]][path[1]]...: None as soon as a level is missing or not a mapping."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def cpu_table(snapshot: Snapshot) -> Dict[int, Dict[str, Any]]:
+    """CPU id -> its snapshot entry (topology, node, cpufreq, cpuidle)."""
+    return {cpu["id"]: cpu for cpu in dig(snapshot, "cpu", "cpus") or []
+            if isinstance(cpu, dict) and isinstance(cpu.get("id"), int)}
+
+
+def online_cpus(snapshot: Snapshot) -> List[int]:
+    return sorted(cpu for cpu, entry in cpu_table(snapshot).items() if entry.get("online"))
+
+
+def cores(snapshot: Snapshot) -> List[List[int]]:
+    """Online CPUs grouped by physical core (SMT siblings together), lowest CPU first."""
+    table = cpu_table(snapshot)
+    online = {cpu for cpu, entry in table.items() if entry.get("online")}
+    seen: Set[int] = set()
+    groups = []
+    for cpu in sorted(online):
+        if cpu in seen:
+            continue
+        siblings = {s for s in table[cpu].get("siblings") or [cpu] if s in online} | {cpu}
+        siblings -= seen
+        seen.update(siblings)
+        groups.append(sorted(siblings))
+    return groups
+
+
+def node_cpus(snapshot: Snapshot) -> Dict[Optional[int], List[int]]:
+    """NUMA node -> its online CPUs (from each CPU's own node; None when unknown)."""
+    result: Dict[Optional[int], List[int]] = {}
+    for cpu, entry in sorted(cpu_table(snapshot).items()):
+        if entry.get("online"):
+            node = entry.get("node")
+            result.setdefault(node if isinstance(node, int) else None, []).append(cpu)
+    return result
+
+
+def isolated_now(snapshot: Snapshot) -> List[int]:
+    """The CPUs the running kernel isolates (sysfs, else what the command line asked for)."""
+    isolated = dig(snapshot, "cpu", "isolated") or {}
+    return isolated.get("sysfs") or isolated.get("cmdline") or []
+
+
+def node_memory_kb(snapshot: Snapshot) -> Dict[int, Optional[int]]:
+    """NUMA node -> its MemTotal in KiB (None when unknown)."""
+    return {node["id"]: node.get("memory_kb") for node in dig(snapshot, "numa", "nodes") or []
+            if isinstance(node, dict) and isinstance(node.get("id"), int)}
+
+
+def hugepage_sizes(snapshot: Snapshot) -> Set[str]:
+    """Page sizes the host offers ("2048kB"), from the global and the per-node pools."""
+    sizes = set((dig(snapshot, "memory", "hugepages") or {}).keys())
+    for node in dig(snapshot, "numa", "nodes") or []:
+        sizes.update((node.get("hugepages") or {}).keys() if isinstance(node, dict) else ())
+    return sizes
+
+
+def nics(snapshot: Snapshot) -> List[Dict[str, Any]]:
+    return [nic for nic in snapshot.get("nics") or [] if isinstance(nic, dict)]
+
+
+def find_nic(snapshot: Snapshot, match: Dict[str, str]) -> Optional[Dict[str, Any]]:
+    """The snapshot NIC a config `match` names (by name, MAC or PCI address), or None."""
+    for nic in nics(snapshot):
+        if "name" in match and nic.get("name") == match["name"]:
+            return nic
+        if "mac" in match and (nic.get("mac") or "").lower() == match["mac"].lower():
+            return nic
+        if "pci" in match and nic.get("pci_address") == match["pci"]:
+            return nic
+    return None
+
+
+def nic_node(snapshot: Snapshot, nic: Dict[str, Any]) -> Optional[int]:
+    """The NIC's NUMA node; on a host with one node of CPUs, that node when sysfs says -1."""
+    node = nic.get("numa_node")
+    if isinstance(node, int):
+        return node
+    nodes = [n for n in node_cpus(snapshot) if n is not None]
+    return nodes[0] if len(nodes) == 1 else None
+
+
+def irq_rows(snapshot: Snapshot) -> Dict[int, Dict[str, Any]]:
+    """IRQ number -> its snapshot row (name, affinity, effective affinity, counts)."""
+    return {row.get("irq"): row for row in dig(snapshot, "irqs", "irqs") or []
+            if isinstance(row, dict)}
+
+
+def irq_cpus_now(snapshot: Snapshot, nic: Dict[str, Any]) -> Dict[int, List[int]]:
+    """IRQ -> the CPUs it is delivered to now (effective affinity, else the affinity mask)."""
+    rows = irq_rows(snapshot)
+    result = {}
+    for irq in nic.get("irqs") or []:
+        row = rows.get(irq)
+        if row:
+            cpus = row.get("effective_affinity_list") or row.get("smp_affinity_list") or []
+            result[irq] = list(cpus)
+    return result
+
+
+def irq_label(snapshot: Snapshot, irq: int) -> str:
+    """"30 (virtio1-input.0)", or the bare number when the IRQ has no name."""
+    row = irq_rows(snapshot).get(irq)
+    if row and row.get("name"):
+        return "%d (%s)" % (irq, row["name"])
+    return str(irq)
+
+
+def ethtool_known(snapshot: Snapshot, nic: Dict[str, Any]) -> bool:
+    """False when the snapshot could not ask the NIC at all (an offline tree without probes)."""
+    probe = "ethtool:%s" % nic.get("name")
+    return not any(isinstance(m, dict) and m.get("what") == probe
+                   for m in snapshot.get("missing") or [])
+
+
+def tuned_version(snapshot: Snapshot) -> Optional[Tuple[int, ...]]:
+    """tuned's version as numbers ((2, 20, 0)), None when unknown."""
+    text = dig(snapshot, "services", "tuned", "version")
+    if not isinstance(text, str):
+        return None
+    parts = re.findall(r"\d+", text)
+    return tuple(int(p) for p in parts[:3]) if len(parts) >= 2 else None

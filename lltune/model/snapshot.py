@@ -1,0 +1,62 @@
+"""Snapshots on disk: writing YAML/JSON, reading them back with their schema checked."""
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+from lltune.common.documents import key_path, parse_data_yaml, parse_json
+from lltune.common.errors import InputError
+from lltune.model.serialize import dump_json, dump_yaml
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "snapshot.schema.json")
+MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+
+
+def render(snapshot: Dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return dump_json(snapshot)
+    return dump_yaml(snapshot, header="lltune snapshot (schema_version %s); produced by "
+                                      "`lltune scan`" % snapshot.get("schema_version"))
+
+
+def format_for(path: Optional[str], requested: Optional[str]) -> str:
+    if requested:
+        return requested
+    if path and path.endswith(".json"):
+        return "json"
+    return "yaml"
+
+
+def schema() -> Dict[str, Any]:
+    with open(SCHEMA_FILE, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _parse(path: str, text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        return parse_json(text, path)
+    # lltune's snapshots never hold anchors or tags (serialize.py), so refusing them costs
+    # nothing and stops an alias bomb from expanding to gigabytes.
+    return parse_data_yaml(text, path, "snapshot")
+
+
+def validate(snapshot: Any, source: str) -> None:
+    """Raise InputError naming the first key that breaks the snapshot schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(schema())
+    errors = sorted(validator.iter_errors(snapshot), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        raise InputError("does not match the snapshot schema: %s" % error.message.splitlines()[0]
+                         [:200], source, key=key_path(error.absolute_path))
+
+
+def load(path: str) -> Dict[str, Any]:
+    """A snapshot file written by `lltune scan` (YAML or JSON), schema-checked."""
+    from lltune.common.files import decode_input, read_input
+
+    snapshot = _parse(path, decode_input(read_input(path, MAX_SNAPSHOT_BYTES), path))
+    validate(snapshot, path)
+    return snapshot

@@ -1,0 +1,323 @@
+"""Config + snapshot -> the host's tuned profile (/etc/tuned/lltune/) and the hook's data.
+
+A pure function: the same config, snapshot and tuned plugin set give the same bytes. Only the
+plugins and options the running tuned has are used (get_all_plugins); what tuned cannot do is
+handed to the lltune hook (/usr/libexec/lltune/lltune-hook) through hook-data.json. Every value
+is checked against a strict pattern before it lands in a file.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from lltune import __version__
+from lltune.common.cpulist import format_cpulist, format_cpumask
+from lltune.common.errors import HostError
+from lltune.config.knobs import KNOBS, cpus_of
+from lltune.config.loader import Config
+from lltune.config.resolve import cmdline_removals, cmdline_tokens, housekeeping, isolated
+from lltune.model.queries import cpu_table, find_nic
+
+PROFILE_NAME = "lltune"
+PROFILE_DIR = "/etc/tuned/lltune"
+TUNED_CONF = PROFILE_DIR + "/tuned.conf"
+HOOK_DATA = PROFILE_DIR + "/hook-data.json"
+HOOK_DATA_VERSION = 1
+
+# tuned 2.20's plugins and the options lltune uses (what `get_all_plugins` answers on RHEL 9.2
+# and Debian 12 with linux-perf and python3-schedutils); the plan uses it when tuned cannot be
+# asked (offline, unprivileged).
+TUNED_220_PLUGINS: Dict[str, Dict[str, str]] = {
+    "cpu": {"governor": "", "energy_performance_preference": "", "min_perf_pct": "",
+            "no_turbo": "", "force_latency": ""},
+    "vm": {"transparent_hugepages": "", "transparent_hugepage.defrag": ""},
+    "sysctl": {},
+    "sysfs": {},
+    "scheduler": {"isolated_cores": "", "default_irq_smp_affinity": ""},
+    "irqbalance": {"banned_cpus": ""},
+    "service": {},
+    "systemd": {"cpu_affinity": ""},
+    "bootloader": {"cmdline": ""},
+    "net": {"dynamic": "", "features": "", "coalesce": "", "ring": "", "channels": "",
+            "pause": ""},
+    "script": {"script": ""},
+}
+
+# What may appear in a tuned.conf value: no newline, no comment or variable syntax.
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9 _.,:/=+@|-]*$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_./*@:-]+$")
+_SECTION = re.compile(r"^[a-z][a-z0-9_]*$")
+_INSTANCE_OPTIONS = {"type", "devices", "enabled", "replace", "priority"}
+_FREE_FORM = {"sysctl", "sysfs", "service"}  # their keys are sysctl names, paths, units
+
+
+class RenderError(HostError):
+    """A value that must not be written (should have been stopped by the schema or audit)."""
+
+
+@dataclass
+class Rendered:
+    """The files to install (canonical path -> bytes) and what the renderer had to decide."""
+
+    files: Dict[str, bytes]
+    notes: List[str] = field(default_factory=list)
+    sections: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
+
+
+class _Profile:
+    def __init__(self, plugins: Dict[str, Dict[str, str]]):
+        self.plugins = plugins
+        self.sections: Dict[str, List[Tuple[str, str]]] = {}
+        self.notes: List[str] = []
+
+    def has(self, plugin: str, option: Optional[str] = None) -> bool:
+        if plugin not in self.plugins:
+            return False
+        if option is None or option in _INSTANCE_OPTIONS or plugin in _FREE_FORM:
+            return True
+        if plugin == "bootloader":
+            return option.startswith("cmdline")  # every cmdline* option is concatenated
+        return option in self.plugins[plugin]
+
+    def set(self, section: str, key: str, value: Any, plugin: Optional[str] = None) -> bool:
+        plugin = plugin or section
+        if not self.has(plugin, key):
+            self.notes.append("tuned here has no [%s] %s: not set" % (plugin, key))
+            return False
+        text = _text(value)
+        if not _SECTION.match(section) or not _SAFE_KEY.match(key) or \
+                not _SAFE_VALUE.match(text):
+            raise RenderError("refusing to write [%s] %s=%r into tuned.conf" % (section, key,
+                                                                                 text))
+        self.sections.setdefault(section, []).append((key, text))
+        return True
+
+
+def _text(value: Any) -> str:
+    if value is True:
+        return "1"
+    if value is False:
+        return "0"
+    return str(value)
+
+
+def _pairs(values: Dict[str, Any]) -> str:
+    """{"rx-usecs": 0, "adaptive-rx": False} -> "adaptive-rx off rx-usecs 0" (ethtool order)."""
+    return " ".join(ethtool_words(values))
+
+
+def ethtool_words(values: Dict[str, Any]) -> List[str]:
+    """Settings as ethtool's "key value" words, sorted (what tuned compares at verify)."""
+    words = []
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        words += [key, str(value)]
+    return words
+
+
+def _scalar_knobs(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -> None:
+    cpufreq = bool((snapshot.get("cpu") or {}).get("cpufreq", {}).get("policies"))
+    for knob in KNOBS:
+        if not knob.tuned:
+            continue
+        value = config.value(knob.path)
+        if value is None:
+            continue
+        section, option = knob.tuned
+        if section == "cpu" and option != "force_latency" and not cpufreq:
+            profile.notes.append("%s: the host has no cpufreq driver; not set" % knob.path)
+            continue
+        if section == "scheduler" and option == "default_irq_smp_affinity":
+            value = format_cpulist(cpus_of(value))
+        profile.set(section, option, knob.to_tuned(value))
+
+
+def _sysctls(profile: _Profile, config: Config) -> None:
+    if config.value("kernel.nmi_watchdog") is False:
+        profile.set("sysctl", "kernel.nmi_watchdog", "0")
+    for name, value in sorted((config.value("sysctl") or {}).items()):
+        profile.set("sysctl", name, value)
+
+
+def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
+           house: List[int], iso: List[int]) -> None:
+    if config.value("memory.ksm") is not None:
+        profile.set("sysfs", "/sys/kernel/mm/ksm/run", "1" if config.value("memory.ksm")
+                    else "0")
+    if house:
+        # Set even without isolation: the base profile derives these from
+        # /etc/tuned/lltune-variables.conf, and the host's config must win over that file.
+        mask = format_cpumask(house)
+        profile.set("sysfs", "/sys/devices/virtual/workqueue/cpumask", mask)
+        profile.set("sysfs", "/sys/bus/workqueue/devices/writeback/cpumask", mask)
+    states = _cstate_indexes(snapshot, config.value("cpu.disable_cstates") or [])
+    for cpu in iso:
+        for index in states.get(cpu, []):
+            profile.set("sysfs", "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/disable"
+                        % (cpu, index), "1")
+    clocksource = config.value("time.clocksource")
+    if clocksource:
+        profile.set("sysfs", "/sys/devices/system/clocksource/clocksource0/"
+                             "current_clocksource", clocksource)
+    for pool in config.value("memory.hugepages") or []:
+        size_kb = {"2M": 2048, "1G": 1048576}[pool["size"]]
+        if pool.get("at_boot"):
+            continue
+        if pool.get("per_node"):
+            for node, count in sorted(pool["per_node"].items(), key=lambda i: int(i[0])):
+                profile.set("sysfs", "/sys/devices/system/node/node%d/hugepages/"
+                                     "hugepages-%dkB/nr_hugepages" % (int(node), size_kb), count)
+        else:
+            profile.set("sysfs", "/sys/kernel/mm/hugepages/hugepages-%dkB/nr_hugepages"
+                        % size_kb, pool["count"])
+
+
+def _cstate_indexes(snapshot: Dict[str, Any], names: List[str]) -> Dict[int, List[int]]:
+    """cpu -> cpuidle state indexes whose name is in `names` (indexes differ by driver)."""
+    wanted = set(names)
+    result: Dict[int, List[int]] = {}
+    for cpu, entry in cpu_table(snapshot).items():
+        for state in entry.get("cpuidle") or []:
+            if state.get("name") in wanted:
+                result.setdefault(cpu, []).append(state["state"])
+    return result
+
+
+def _net_instances(profile: _Profile, config: Config, snapshot: Dict[str, Any],
+          hook: Dict[str, Any]) -> None:
+    for interface in config.value("network.interfaces") or []:
+        nic = find_nic(snapshot, interface["match"])
+        if nic is None:
+            raise RenderError("network.interfaces: no NIC matches %s (audit reports this)"
+                              % interface["match"])
+        name = nic["name"]
+        section = "net_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+        settings = []
+        if interface.get("offloads"):
+            settings.append(("features", _pairs(interface["offloads"])))
+        if interface.get("rings"):
+            settings.append(("ring", _pairs(interface["rings"])))
+        if interface.get("channels"):
+            settings.append(("channels", _pairs(interface["channels"])))
+        if interface.get("pause"):
+            settings.append(("pause", _pairs(interface["pause"])))
+        if settings and profile.set(section, "type", "net", plugin="net"):
+            profile.set(section, "devices", name, plugin="net")
+            # Dynamic tuning (on in Debian's tuned-main.conf) drops idle links to 100 Mb/s.
+            profile.set(section, "dynamic", "0", plugin="net")
+            for option, value in settings:
+                profile.set(section, option, value, plugin="net")
+        if interface.get("coalesce"):
+            # tuned 2.20's [net] coalesce= never applies with ethtool >= 5.15 (it rejects the
+            # "CQE mode RX" line, tuned issue #726, fixed in 2.25): the hook runs ethtool -C.
+            hook["coalesce"].append({"interface": name, "settings": interface["coalesce"]})
+        for option, prefix, count in (("rps_cpus", "rx", nic["queues"]["rx"]),
+                                      ("xps_cpus", "tx", nic["queues"]["tx"])):
+            value = interface.get(option)
+            if value is None:
+                continue
+            mask = format_cpumask(cpus_of(value)) if value else "0"
+            for queue in range(count):
+                profile.set("sysfs", "/sys/class/net/%s/queues/%s-%d/%s" % (name, prefix, queue,
+                                                                              option), mask)
+        if interface.get("irq_cpus"):
+            hook["irq_pins"].append({"interface": name,
+                                     "cpus": cpus_of(interface["irq_cpus"])})
+
+
+def _services(profile: _Profile, config: Config, iso: List[int],
+              hook: Dict[str, Any]) -> None:
+    actions: Dict[str, List[str]] = {}
+    for unit in config.value("services.stop") or []:
+        actions.setdefault(unit, []).append("stop")
+    for unit in config.value("services.disable") or []:
+        actions.setdefault(unit, []).append("disable")
+    policy = config.value("irq.irqbalance")
+    if policy == "ban" and profile.has("irqbalance", "banned_cpus"):
+        profile.set("irqbalance", "banned_cpus", format_cpulist(iso))
+    elif policy == "ban" and iso:
+        actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
+        profile.notes.append("irq.irqbalance: no [irqbalance] plugin; stopping irqbalance")
+    elif policy == "stop":
+        actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
+    ptp = config.value("time.ptp")
+    if ptp and ptp.get("manage_services", True):
+        for unit in ("ptp4l.service", "phc2sys.service"):
+            actions.setdefault(unit, []).extend(["start", "enable"])
+    for unit, verbs in sorted(actions.items()):
+        name = unit[:-len(".service")] if unit.endswith(".service") else unit
+        profile.set("service", "service." + name, ",".join(dict.fromkeys(verbs)))
+
+
+def _hook_data(config: Config, hook: Dict[str, Any]) -> None:
+    hook["swap"] = config.value("memory.swap")
+    hook["limits"] = config.value("limits") or []
+    hook["ptp"] = config.value("time.ptp")
+
+
+def render(config: Config, snapshot: Dict[str, Any],
+           plugins: Optional[Dict[str, Dict[str, str]]] = None) -> Rendered:
+    """The host profile and hook data for `config` on the host `snapshot` describes."""
+    profile = _Profile(plugins if plugins is not None else TUNED_220_PLUGINS)
+    iso = isolated(config)
+    house = housekeeping(config, snapshot)
+    hook: Dict[str, Any] = {"version": HOOK_DATA_VERSION, "irq_pins": [], "coalesce": [],
+                            "isolate_irqs": None, "kthread_cpus": None}
+    base = config.value("tuned.base_profile") or "network-latency"
+    profile.sections["main"] = [
+        ("summary", "lltune profile for %s" % _safe_word(
+            (snapshot.get("host") or {}).get("hostname") or "this host")),
+        ("include", PROFILE_NAME if base == "network-latency" else "%s,%s" % (base,
+                                                                                PROFILE_NAME)),
+    ]
+    _scalar_knobs(profile, config, snapshot)
+    _sysctls(profile, config)
+    _sysfs(profile, config, snapshot, house, iso)
+    # isolated_cores is rendered even when empty, to override the base profile's variable.
+    if profile.has("scheduler", "isolated_cores"):
+        # After [net]: changing channels makes drivers spread their IRQs again (seen with
+        # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
+        profile.set("scheduler", "priority", "5")
+        profile.set("scheduler", "isolated_cores", format_cpulist(iso))
+    elif iso:
+        hook["isolate_irqs"] = house
+        profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "
+                             "IRQs to the housekeeping CPUs instead")
+    if iso and house:
+        profile.set("systemd", "cpu_affinity", format_cpulist(house))
+        hook["kthread_cpus"] = house
+    _services(profile, config, iso, hook)
+    tokens = cmdline_tokens(config, snapshot) + cmdline_removals(config)
+    # lltune owns the command line: the base profile's variable-driven isolation and
+    # network-latency's skew_tick are replaced by the config's own tokens (no duplicates).
+    for inherited in ("cmdline_network_latency", "cmdline_lltune_isolation"):
+        profile.set("bootloader", inherited, "")
+    profile.set("bootloader", "cmdline_lltune", " ".join(tokens))
+    _net_instances(profile, config, snapshot, hook)
+    _hook_data(config, hook)
+    text = _serialize(profile.sections, config.source)
+    hook_text = json.dumps(hook, indent=1, sort_keys=True) + "\n"
+    return Rendered(files={TUNED_CONF: text.encode(), HOOK_DATA: hook_text.encode()},
+                    notes=profile.notes, sections=profile.sections)
+
+
+def _safe_word(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:64]
+
+
+def _serialize(sections: Dict[str, List[Tuple[str, str]]], source: str) -> str:
+    lines = ["# Written by lltune %s (lltune apply) from %s." % (__version__,
+                                                              _safe_word(source) or "a config"),
+             "# Do not edit: the next apply replaces it; lltune rollback restores what was "
+             "here before.", ""]
+    order = ["main", "cpu", "vm", "sysctl", "sysfs", "scheduler", "irqbalance", "service",
+             "systemd", "bootloader"]
+    names = [n for n in order if n in sections] + sorted(n for n in sections if n not in order)
+    for name in names:
+        lines.append("[%s]" % name)
+        lines += ["%s=%s" % (key, value) for key, value in sections[name]]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""`lltune verify`: the live host against the config, knob by knob, plus tuned's own verify.
+
+Drift is a knob whose live value differs from the desired one. Kernel command-line knobs count
+only once the host has booted since apply (state.json keeps apply's boot id); before that they
+are "pending reboot".
+"""
+
+from typing import Any, Dict, List, Optional
+
+from lltune.common.errors import LLTuneError
+from lltune.config.loader import Config
+from lltune.host.reader import RootReader
+from lltune.host.scan import scan
+from lltune.system.dbus import BusUnavailable, SystemBus
+from lltune.tune import backup
+from lltune.tune.plan import Change, build
+
+
+def _booted_since_apply(state: Optional[Dict[str, Any]], reader: RootReader) -> bool:
+    if not state or not state.get("boot_id"):
+        return True
+    return reader.value("/proc/sys/kernel/random/boot_id") != state["boot_id"]
+
+
+def _tuned_verdict() -> Dict[str, Any]:
+    from lltune.system.tuned import Tuned, verify_failures
+
+    try:
+        with SystemBus(timeout=10.0) as bus:
+            passed, log = Tuned(bus).verify()
+            return {"available": True, "passed": passed,
+                    "failures": verify_failures(passed, log)[-50:],
+                    "log": [line for line in log.splitlines() if line.strip()][-50:]}
+    except (BusUnavailable, LLTuneError) as exc:
+        return {"available": False, "reason": str(exc)}
+
+
+def verify(config: Config, state: Optional[Dict[str, Any]] = None,
+           ask_tuned: bool = True) -> Dict[str, Any]:
+    """The verify report: every checked knob, the drift, and tuned's verdict."""
+    reader = RootReader("/")
+    extra = sorted((config.value("sysctl") or {}).keys())
+    live = scan(reader, {"kind": "live", "path": "/"}, extra_sysctls=extra)
+    booted = _booted_since_apply(state, reader)
+    rows: List[Dict[str, Any]] = []
+    drift: List[Change] = []
+    for change in build(config, live):
+        status = change.status
+        if status == "change" and change.reboot and not booted:
+            status = "pending-reboot"
+        elif status == "change":
+            drift.append(change)
+            status = "drift"
+        rows.append(dict(change.as_dict(), status=status))
+    tuned = _tuned_verdict() if ask_tuned else {"available": False, "reason": "not asked"}
+    # Before the reboot tuned's bootloader verify fails on every new kernel parameter.
+    tuned_failed = bool(tuned.get("available") and not tuned.get("passed") and (
+        booted or tuned.get("failures")))
+    return {
+        "config": config.source,
+        "booted_since_apply": booted,
+        "knobs": rows,
+        "drift": [change.knob for change in drift],
+        "tuned_verify": tuned,
+        "ok": not drift and not tuned_failed,
+    }
+
+
+def latest_state() -> Optional[Dict[str, Any]]:
+    try:
+        bundle = backup.find(None)
+        return dict(backup.read_state(bundle), bundle=bundle.path)
+    except LLTuneError:
+        return None

@@ -1,0 +1,201 @@
+"""apply --plan (unprivileged, offline), backup bundles, the lock: everything short of tuned."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from lltune.cli.main import main
+from lltune.common.errors import EnvironmentProblem
+from lltune.tune import backup
+from lltune.tune.session import Lock
+
+CONFIG = """version: 1
+preset: low-latency
+cpu:
+  isolated: "4-7"
+  housekeeping: "0-3"
+"""
+
+
+@pytest.fixture()
+def state(tmp_path, monkeypatch):
+    directory = tmp_path / "state"
+    monkeypatch.setenv("LLTUNE_STATE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture()
+def inputs(tmp_path, hwloc_trees):
+    snapshot = tmp_path / "snapshot.json"
+    assert main(["scan", "--root", hwloc_trees["8em64t-2s2ca2c"], "-q", "-o",
+                 str(snapshot)]) == 0
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    return config, snapshot
+
+
+def _text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _tree(path):
+    """Every file under path with its bytes: what "nothing changed" is checked against."""
+    result = {}
+    for directory, _, files in os.walk(str(path)):
+        for name in files:
+            full = os.path.join(directory, name)
+            with open(full, "rb") as handle:
+                result[full] = handle.read()
+    return result
+
+
+def test_plan_writes_only_its_bundle(state, inputs, tmp_path, capsys):
+    config, snapshot = inputs
+    before = _tree(tmp_path)
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 0
+    out = capsys.readouterr().out
+    assert "| kernel.cmdline.isolcpus" in out and "plan bundle:" in out
+    after = _tree(tmp_path)
+    new = sorted(set(after) - set(before))
+    assert all(path.startswith(str(state)) for path in new), "only the bundle is new"
+    assert {k: v for k, v in after.items() if k in before} == before, "nothing rewritten"
+    bundle = backup.list_bundles()[0]
+    names = sorted(os.listdir(bundle.path))
+    assert names == ["README.txt", "config.yaml", "plan.json", "plan.md", "profile",
+                     "snapshot.json"]
+    assert sorted(os.listdir(os.path.join(bundle.path, "profile"))) == ["hook-data.json",
+                                                                        "tuned.conf"]
+    plan = json.loads(_text(os.path.join(bundle.path, "plan.json")))
+    assert plan["reboot_needed"] is True
+    assert any(c["knob"] == "cpu.isolated" and c["desired"] == "4-7" for c in plan["changes"])
+    for directory in (str(state), os.path.join(str(state), "backups"), bundle.path):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    readme = _text(os.path.join(bundle.path, "README.txt"))
+    assert "lltune rollback --backup %s" % bundle.path in readme
+    assert "To roll back by hand" in readme
+
+
+def test_plan_refuses_a_config_with_audit_errors(state, inputs, capsys):
+    config, snapshot = inputs
+    config.write_text(CONFIG.replace('isolated: "4-7"', 'isolated: "4-99"'))
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 1
+    assert "nothing was planned or changed" in capsys.readouterr().err
+    assert backup.list_bundles() == []
+
+
+def test_apply_without_plan_needs_the_live_host(state, inputs, capsys):
+    config, snapshot = inputs
+    assert main(["apply", "-c", str(config), "--snapshot", str(snapshot)]) == 2
+    assert "--snapshot works with --plan only" in capsys.readouterr().err
+
+
+def test_symlinked_state_directory_is_refused(tmp_path, monkeypatch, inputs, capsys):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.symlink(str(target), str(tmp_path / "state"))
+    monkeypatch.setenv("LLTUNE_STATE_DIR", str(tmp_path / "state"))
+    config, snapshot = inputs
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot)]) == 3
+    assert "symlink" in capsys.readouterr().err
+    assert os.listdir(str(target)) == []
+
+
+def test_backups_list_and_keep(state, inputs, capsys):
+    config, snapshot = inputs
+    for _ in range(3):
+        assert main(["apply", "--plan", "-q", "-c", str(config), "--snapshot",
+                     str(snapshot)]) == 0
+    assert len(backup.list_bundles()) == 3
+    capsys.readouterr()
+    assert main(["backups", "--keep", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("deleted") == 2 and len(backup.list_bundles()) == 1
+
+
+def test_prune_keeps_the_bundle_rollback_needs(state):
+    applied = backup.new_bundle("apply", "test")
+    applied.update_state(status="applied")
+    for _ in range(3):
+        backup.new_bundle("plan", "test")
+    backup.prune(1)
+    remaining = [b.path for b in backup.list_bundles()]
+    assert applied.path in remaining and len(remaining) == 2
+
+
+def test_bundles_sort_in_the_order_they_were_made_when_the_clock_steps_back(state,
+                                                                           monkeypatch):
+    import datetime
+
+    first = backup.new_bundle("apply", "test")
+
+    class EarlierClock(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2001, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(backup.datetime, "datetime", EarlierClock)
+    second = backup.new_bundle("apply", "test")
+    assert [b.path for b in backup.list_bundles()] == [second.path, first.path]
+    assert second.id.startswith("000002-20010101T000000Z-apply-")
+
+
+def test_a_second_lock_fails_at_once(tmp_path):
+    (tmp_path / "run").mkdir()
+    with Lock(str(tmp_path)), pytest.raises(EnvironmentProblem, match="another lltune apply"), \
+            Lock(str(tmp_path)):
+        pass
+    with Lock(str(tmp_path)):
+        pass  # released when the first holder left
+
+
+def test_save_originals_records_bytes_and_metadata(state, tmp_path):
+    existing = tmp_path / "tuned.conf"
+    existing.write_bytes(b"old bytes\n")
+    os.chmod(str(existing), 0o640)
+    bundle = backup.new_bundle("apply", "test")
+    records = bundle.save_originals({"/etc/tuned/lltune/tuned.conf": str(existing),
+                                     "/etc/tuned/lltune/hook-data.json": str(tmp_path / "no")})
+    by_path = {r["path"]: r for r in records}
+    saved = by_path["/etc/tuned/lltune/tuned.conf"]
+    assert saved["existed"] and saved["mode"] == 0o640
+    with open(os.path.join(bundle.path, saved["copy"]), "rb") as handle:
+        assert handle.read() == b"old bytes\n"
+    assert by_path["/etc/tuned/lltune/hook-data.json"] == {
+        "path": "/etc/tuned/lltune/hook-data.json", "existed": False}
+
+
+def test_only_kernel_parameters_may_fail_tuned_verify_before_the_reboot():
+    from lltune.system.tuned import unexpected_failures
+
+    pending = ("INFO     tuned.daemon.daemon: verifying profile(s): lltune\n"
+               "ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
+               "'nmi_watchdog' is missing, expected 'nmi_watchdog=0'\n"
+               "ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
+               "'isolcpus=1', expected 'isolcpus=managed_irq,domain,2-3'\n")
+    assert unexpected_failures(pending) == []
+    drift = pending + ("ERROR    tuned.plugins.plugin_sysctl: verify: failed: "
+                       "'vm.stat_interval' = '1', expected '10'\n")
+    assert unexpected_failures(drift) == [drift.splitlines()[-1]]
+    hook = ("INFO     tuned.plugins.plugin_script: calling script '/usr/lib/tuned/lltune/"
+            "lltune-hook.sh' with arguments '['verify', 'ignore_missing']'\n"
+            "ERROR    tuned.plugins.plugin_script: script '/usr/lib/tuned/lltune/lltune-hook.sh'"
+            " error output: 'lltune-hook verify: IRQ 35 affinity 0-1, wanted 0\n"
+            "lltune-hook verify: IRQ 36 affinity 0-1, wanted 0'\n")
+    assert [line[-25:] for line in unexpected_failures(hook)] == [
+        "IRQ 35 affinity 0-1, wanted 0"[-25:], "IRQ 36 affinity 0-1, wanted 0'"[-25:]]
+
+
+def test_a_failed_tuned_verify_is_excused_only_by_pending_kernel_parameters():
+    from lltune.system.tuned import verify_failures
+
+    pending = ("ERROR    tuned.plugins.plugin_bootloader: verify: failed: cmdline arg "
+               "'nohz_full' is missing, expected 'nohz_full=2-3'\n")
+    assert verify_failures(True, "") == []
+    assert verify_failures(False, pending) == []
+    assert verify_failures(False, "") == [
+        "tuned's verify failed and logged no reason (see tuned's log)"]
+    drift = "ERROR    tuned.plugins.plugin_sysctl: verify: failed: 'vm.swappiness'\n"
+    assert verify_failures(False, pending + drift) == [drift.strip()]

@@ -1,0 +1,211 @@
+"""The tuned hook's logic over a temporary root (the real /proc and /sys are the guest's job).
+
+Files stand in for /proc/irq/N/smp_affinity_list here: that is the fault that cannot be
+produced for real on this machine without changing its IRQ affinities.
+"""
+
+import json
+import os
+
+import pytest
+
+from lltune.tune.hook import HOOK_DATA, LIMITS_FILE, Hook, HookError
+
+INTERRUPTS = """           CPU0       CPU1       CPU2       CPU3
+  24:          5          0          0          0  PCI-MSIX-0000:00:03.0  0-edge  virtio2-config
+  25:        100          0          0          0  PCI-MSIX-0000:00:03.0  1-edge  virtio2-input.0
+  26:         50          0          0          0  PCI-MSIX-0000:00:03.0  2-edge  virtio2-output.0
+  27:        100          0          0          0  PCI-MSIX-0000:00:03.0  3-edge  virtio2-input.1
+  28:         50          0          0          0  PCI-MSIX-0000:00:03.0  4-edge  virtio2-output.1
+  29:         70          0          0          0  IO-APIC  9-fasteoi  acpi
+"""
+
+
+def _file(root, path, text):
+    target = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w") as handle:
+        handle.write(text)
+
+
+@pytest.fixture()
+def root(tmp_path):
+    pci = "sys/devices/pci0000:00/0000:00:03.0"
+    os.makedirs(str(tmp_path / pci / "virtio2/net/eth1"))
+    os.makedirs(str(tmp_path / pci / "msi_irqs"))
+    for irq in range(24, 29):
+        _file(tmp_path, "/%s/msi_irqs/%d" % (pci, irq), "msix\n")
+    os.makedirs(str(tmp_path / "sys/class/net"))
+    os.symlink("../../devices/pci0000:00/0000:00:03.0/virtio2/net/eth1",
+               str(tmp_path / "sys/class/net/eth1"))
+    os.symlink("../../../virtio2", str(tmp_path / pci / "virtio2/net/eth1/device"))
+    _file(tmp_path, "/proc/interrupts", INTERRUPTS)
+    for irq in range(24, 30):
+        _file(tmp_path, "/proc/irq/%d/smp_affinity_list" % irq, "0-3\n")
+    _file(tmp_path, "/proc/swaps", "Filename Type Size Used Priority\n")
+    return tmp_path
+
+
+def _data(root, **fields):
+    data = {"version": 1, "irq_pins": [], "isolate_irqs": None, "swap": None, "limits": [],
+            "ptp": None}
+    data.update(fields)
+    _file(root, HOOK_DATA, json.dumps(data))
+
+
+def _affinity(root, irq):
+    return (root / ("proc/irq/%d/smp_affinity_list" % irq)).read_text().strip()
+
+
+def test_queue_irqs_are_found_in_queue_order(root):
+    assert Hook(str(root)).nic_queue_irqs("eth1") == [(0, 25), (0, 26), (1, 27), (1, 28)]
+
+
+def test_pins_apply_verify_and_restore(root):
+    _data(root, irq_pins=[{"interface": "eth1", "cpus": [2, 3]}])
+    hook = Hook(str(root))
+    assert hook.verify() == 1, "before start the pins are not there"
+    assert hook.start() == 0
+    assert [_affinity(root, irq) for irq in (24, 25, 26, 27, 28, 29)] == \
+        ["0-3", "2", "2", "3", "3", "0-3"]
+    assert Hook(str(root)).verify() == 0
+    assert Hook(str(root)).start() == 0, "a second start is idempotent"
+    assert Hook(str(root)).stop() == 0
+    assert [_affinity(root, irq) for irq in range(24, 30)] == ["0-3"] * 6, \
+        "stop restores the affinity from before the first start, not ours"
+
+
+def test_isolate_irqs_fallback(root):
+    _data(root, isolate_irqs=[0, 1])
+    Hook(str(root)).start()
+    assert {_affinity(root, irq) for irq in range(24, 30)} == {"0-1"}
+    Hook(str(root)).stop()
+    assert {_affinity(root, irq) for irq in range(24, 30)} == {"0-3"}
+
+
+def test_limits_file_written_and_removed(root):
+    _data(root, limits=[{"domain": "@trading", "memlock": "unlimited", "rtprio": 99}])
+    hook = Hook(str(root))
+    hook.start()
+    text = (root / LIMITS_FILE.lstrip("/")).read_text()
+    assert "@trading - memlock unlimited\n@trading - rtprio 99\n" in text
+    assert Hook(str(root)).verify() == 0
+    (root / LIMITS_FILE.lstrip("/")).write_text("edited by hand\n")
+    assert Hook(str(root)).verify() == 1
+    Hook(str(root)).stop()
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
+
+
+def test_limits_file_that_existed_is_put_back(root):
+    _file(root, LIMITS_FILE, "* - nofile 4096\n")
+    _data(root, limits=[{"domain": "*", "nofile": 65536}])
+    Hook(str(root)).start()
+    Hook(str(root)).stop()
+    assert (root / LIMITS_FILE.lstrip("/")).read_text() == "* - nofile 4096\n"
+
+
+def test_ptp_files(root):
+    _file(root, "/etc/sysconfig/ptp4l", 'OPTIONS="-f /etc/ptp4l.conf -i eth0"\n')
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
+    Hook(str(root)).start()
+    assert (root / "etc/sysconfig/ptp4l").read_text() == \
+        'OPTIONS="-f /etc/ptp4l.conf -i eth1 -2 -s"\n'
+    assert (root / "etc/sysconfig/phc2sys").read_text() == 'OPTIONS="-a -r"\n'
+    Hook(str(root)).stop()
+    assert (root / "etc/sysconfig/ptp4l").read_text() == \
+        'OPTIONS="-f /etc/ptp4l.conf -i eth0"\n'
+    assert not (root / "etc/sysconfig/phc2sys").exists()
+
+
+@pytest.mark.parametrize("fields", [
+    {"limits": [{"domain": "bad domain; rm -rf /", "nofile": 1}]},
+    {"ptp": {"interface": "eth1", "ptp4l_options": "$(reboot)"}},
+    {"ptp": {"interface": "eth1\nx"}},
+    {"irq_pins": [{"interface": "../../etc", "cpus": [0]}]},
+])
+def test_unsafe_hook_data_is_refused_before_writing(root, fields):
+    _data(root, **fields)
+    with pytest.raises(HookError):
+        Hook(str(root)).start()
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
+    assert not (root / "etc/sysconfig/ptp4l").exists()
+
+
+def test_no_hook_data_means_nothing_to_do(root):
+    hook = Hook(str(root))
+    assert hook.start() == 0 and hook.verify() == 0 and hook.stop() == 0
+
+
+def test_main_reports_errors_in_one_line(root, capsys, monkeypatch):
+    from lltune.tune import hook as hooks
+
+    _file(root, HOOK_DATA, "{broken")
+    monkeypatch.setattr(hooks, "Hook", lambda _root: Hook(str(root)))
+    assert hooks.main(["start"]) == 1
+    assert hooks.main(["bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "lltune-hook start: " in err and "Traceback" not in err
+
+
+def test_a_bad_value_late_in_the_data_leaves_nothing_half_done(root):
+    _data(root, limits=[{"domain": "@ok", "nofile": 1024}],
+          ptp={"interface": "eth1", "ptp4l_options": "`reboot`"})
+    with pytest.raises(HookError):
+        Hook(str(root)).start()
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
+
+
+def _process(root, pid, comm, flags, allowed):
+    fields = ["S"] + ["0"] * 5 + [str(flags)] + ["0"] * 40
+    _file(root, "/proc/%d/stat" % pid, "%d (%s) %s\n" % (pid, comm, " ".join(fields)))
+    _file(root, "/proc/%d/status" % pid, "Name:\t%s\nCpus_allowed_list:\t%s\n" % (comm, allowed))
+
+
+def test_kernel_threads_outside_housekeeping_are_reported(root):
+    _process(root, 1001, "kworker/u8:2", 0x00200000, "0-3")  # unbound kthread: movable
+    _process(root, 1002, "ksoftirqd/3", 0x00200000, "3")  # per-CPU: cannot move
+    _process(root, 1003, "rcu_preempt", 0x00200000, "0-1")  # already on housekeeping
+    _process(root, 1004, "sshd", 0, "0-3")  # not a kernel thread
+    _data(root, kthread_cpus=[0, 1])
+    hook = Hook(str(root))
+    assert list(hook.movable_kthreads([0, 1])) == [1001]
+    assert hook.verify() == 1
+    assert any("kworker/u8:2 (1001)" in m for m in hook.messages)
+    # start() moves threads only on the live root: these pids are not this kernel's
+    assert hook.start() == 0 and hook.saved("kthreads") is None
+
+
+def test_stop_goes_on_after_a_failure_and_keeps_what_failed(root, monkeypatch):
+    _file(root, "/proc/swaps", "Filename Type Size Used Priority\n/dev/vdb partition 1 0 -2\n")
+    _data(root, swap="off", limits=[{"domain": "*", "nofile": 65536}],
+          irq_pins=[{"interface": "eth1", "cpus": [2]}])
+    commands = []
+
+    def run(hook, argv, ok_codes=(0,)):
+        # A mock fault: swapon failing cannot be produced without touching this host's swap.
+        commands.append(argv)
+        if argv[0] == "swapon":
+            raise HookError("swapon /dev/vdb failed (255): device busy")
+
+    monkeypatch.setattr(Hook, "run", run)
+    assert Hook(str(root)).start() == 0
+    _file(root, "/proc/swaps", "Filename Type Size Used Priority\n")
+    hook = Hook(str(root))
+    assert hook.stop() == 1
+    assert hook.messages == ["swapon /dev/vdb failed (255): device busy"]
+    assert not (root / LIMITS_FILE.lstrip("/")).exists(), "the limits file was still removed"
+    assert _affinity(root, 25) == "0-3", "the IRQs were still restored"
+    assert Hook(str(root)).saved("swap") == ["/dev/vdb"], "kept for the next stop"
+    monkeypatch.setattr(Hook, "run", lambda hook, argv, ok_codes=(0,): commands.append(argv))
+    assert Hook(str(root)).stop() == 0
+    assert commands[-1] == ["swapon", "/dev/vdb"] and Hook(str(root)).saved("swap") is None
+
+
+def test_a_malformed_saved_record_does_not_stop_the_other_restores(root):
+    _data(root, limits=[{"domain": "*", "nofile": 65536}])
+    assert Hook(str(root)).start() == 0
+    Hook(str(root)).save("coalesce", {"eth1": ["not", "a", "mapping"]})
+    hook = Hook(str(root))
+    assert hook.stop() == 1
+    assert hook.messages and hook.messages[0].startswith("stop_coalesce:")
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
