@@ -110,12 +110,12 @@ install-docs:
 # lltune(1) and the bash completion, from the argument parser.
 generated: $(PKG_GEN)/lltune.1 $(PKG_GEN)/lltune.bash
 
-$(PKG_GEN)/lltune.1: $(wildcard lltune/*.py)
+$(PKG_GEN)/lltune.1: $(wildcard lltune/*.py lltune/*/*.py)
 	mkdir -p "$(@D)"
 	$(PKG_PYTHON) -m lltune.cli.manpage > "$@.tmp"
 	mv "$@.tmp" "$@"
 
-$(PKG_GEN)/lltune.bash: $(wildcard lltune/*.py)
+$(PKG_GEN)/lltune.bash: $(wildcard lltune/*.py lltune/*/*.py)
 	mkdir -p "$(@D)"
 	$(PKG_PYTHON) -m lltune.cli.manpage --bash-completion > "$@.tmp"
 	mv "$@.tmp" "$@"
