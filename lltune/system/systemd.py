@@ -4,6 +4,11 @@ from typing import List, Optional
 
 from lltune.system.dbus import SYSTEMD, CallFailed, SystemBus
 
+# Unit-file changes and a daemon reload can take systemd tens of seconds on a loaded host (seen:
+# more than 5 s in a busy guest); systemctl itself waits 25 s for a reply by default and
+# daemon-reload longer. The calls change nothing when repeated, so a late answer is only late.
+CHANGE_TIMEOUT = 90.0
+
 
 class Systemd:
     """The bits of org.freedesktop.systemd1.Manager lltune needs for its own units."""
@@ -18,15 +23,17 @@ class Systemd:
             return None
 
     def enable(self, units: List[str]) -> None:
-        self.bus.call(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False])
-        self.bus.call(*SYSTEMD, "Reload")
+        self.bus.call(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False],
+                      timeout=CHANGE_TIMEOUT)
+        self.bus.call(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
 
     def disable(self, units: List[str]) -> None:
-        self.bus.call(*SYSTEMD, "DisableUnitFiles", "asb", [units, False])
-        self.bus.call(*SYSTEMD, "Reload")
+        self.bus.call(*SYSTEMD, "DisableUnitFiles", "asb", [units, False],
+                      timeout=CHANGE_TIMEOUT)
+        self.bus.call(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
 
     def start(self, unit: str) -> None:
-        self.bus.call(*SYSTEMD, "StartUnit", "ss", [unit, "replace"])
+        self.bus.call(*SYSTEMD, "StartUnit", "ss", [unit, "replace"], timeout=CHANGE_TIMEOUT)
 
     def stop(self, unit: str) -> None:
-        self.bus.call(*SYSTEMD, "StopUnit", "ss", [unit, "replace"])
+        self.bus.call(*SYSTEMD, "StopUnit", "ss", [unit, "replace"], timeout=CHANGE_TIMEOUT)
