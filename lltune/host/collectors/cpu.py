@@ -51,6 +51,12 @@ def cpu_ids(ctx: ScanContext) -> List[int]:
     return ids
 
 
+def online_from_each_cpu(ctx: ScanContext, ids: List[int]) -> List[int]:
+    """Online CPUs from cpuN/online (drivers/base/cpu.c): "0" is offline; a CPU without the
+    file cannot be taken offline (the boot CPU on most x86), so it is online."""
+    return [cpu for cpu in ids if ctx.int("%s/cpu%d/online" % (CPU_ROOT, cpu)) != 0]
+
+
 def _siblings(ctx: ScanContext, base: str) -> Optional[List[int]]:
     for name in ("thread_siblings_list", "core_cpus_list"):
         cpus = ctx.cpus("%s/%s" % (base, name))
@@ -202,8 +208,8 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     ids = cpu_ids(ctx)
     online = ctx.cpus(CPU_ROOT + "/online")
     if online is None:
-        ctx.note("cpu", CPU_ROOT + "/online", "absent or malformed; assuming all CPUs online")
-        online = list(ids)
+        ctx.note("cpu", CPU_ROOT + "/online", "absent or malformed; read each cpuN/online")
+        online = online_from_each_cpu(ctx, ids)
     online_set = set(online)
     nodes = node_of_cpus(ctx, ids)
     groups = l3_groups(ctx, [cpu for cpu in ids if cpu in online_set])
