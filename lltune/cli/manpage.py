@@ -22,10 +22,13 @@ from lltune.common.errors import EXIT_CODES_HELP
 FILES = (
     ("/etc/lltune/", "the configuration directory (the package ships no config: "
                      "`lltune gen-config` writes one)"),
-    ("/etc/tuned/lltune/", "the host profile lltune renders; tuned prefers it over the "
-                           "base profile of the same name"),
+    ("/etc/tuned/lltune/", "the host profile lltune renders, in tuned's user profile directory "
+                           "(/etc/tuned/profiles/lltune/ where tuned reads profiles from "
+                           "/etc/tuned/profiles, as on RHEL 10, or where tuned-main.conf's "
+                           "profile_dirs says); tuned prefers it over the base profile of the "
+                           "same name"),
     ("/usr/lib/tuned/lltune/", "the base profile `lltune` shipped by the package "
-                               "(/usr/lib/tuned/profiles/lltune/ with tuned 2.23 and later)"),
+                               "(/usr/lib/tuned/profiles/lltune/ in RHEL 10's layout)"),
     ("/etc/tuned/lltune-variables.conf", "variables of the base profile when it is used on "
                                          "its own (`tuned-adm profile lltune`): "
                                          "isolated_cores"),

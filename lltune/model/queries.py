@@ -141,3 +141,17 @@ def tuned_version(snapshot: Snapshot) -> Optional[Tuple[int, ...]]:
         return None
     parts = re.findall(r"\d+", text)
     return tuple(int(p) for p in parts[:3]) if len(parts) >= 2 else None
+
+
+def tuned_profile_dirs(snapshot: Snapshot) -> List[str]:
+    """Where the host's tuned reads profiles, lowest precedence first; RHEL 9's layout for a
+    snapshot that does not say (written before lltune recorded it)."""
+    dirs = dig(snapshot, "services", "tuned", "profile_dirs")
+    if isinstance(dirs, list) and dirs and all(isinstance(d, str) and d for d in dirs):
+        return list(dirs)
+    return ["/usr/lib/tuned", "/etc/tuned"]
+
+
+def tuned_user_dir(snapshot: Snapshot) -> str:
+    """The directory a site's own profiles go in: tuned's last, which wins a name conflict."""
+    return tuned_profile_dirs(snapshot)[-1]

@@ -16,13 +16,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from lltune import __version__
 from lltune.common.errors import EnvironmentProblem, HostError, LLTuneError
 from lltune.config.loader import Config
+from lltune.model.profile import PROFILE_NAME
 from lltune.system import journal
 from lltune.system.dbus import SystemBus
 from lltune.system.systemd import Systemd
 from lltune.system.tuned import TUNED_APPLY_TIMEOUT, Tuned, verify_failures
 from lltune.tune import backup
 from lltune.tune.plan import Change, build, table
-from lltune.tune.render import PROFILE_DIR, PROFILE_NAME, Rendered, render
+from lltune.tune.render import Rendered, render
 from lltune.tune.session import (
     LOCK_FILE,
     TIMER,
@@ -69,7 +70,7 @@ def write_plan_bundle(kind: str, config: Config, snapshot: Dict[str, Any],
                       rendered: Rendered, previous: str = "see state.json"
                       ) -> Tuple[backup.Bundle, List[Change], Dict[str, Any], str]:
     changes, document, markdown = plan_documents(config, snapshot, rendered)
-    bundle = backup.new_bundle(kind, __version__, previous)
+    bundle = backup.new_bundle(kind, __version__, rendered.profile.directory, previous)
     try:
         bundle.write("config.yaml", _config_bytes(config))
         bundle.write_json("snapshot.json", snapshot)
@@ -111,7 +112,7 @@ def _write_files(rendered: Rendered, root: str) -> None:
     """Install the rendered files atomically."""
     from lltune.common.files import atomic_write
 
-    os.makedirs(host_path(root, PROFILE_DIR), 0o755, exist_ok=True)
+    os.makedirs(host_path(root, rendered.profile.directory), 0o755, exist_ok=True)
     for path, data in sorted(rendered.files.items()):
         atomic_write(host_path(root, path), data, 0o644)
 
@@ -149,11 +150,13 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
                                                          previous or "none (tuned-adm off)")
         # Recorded before anything is written: a crash in the middle leaves a bundle that
         # says what to undo, including the directory apply is about to create.
-        created = [] if os.path.isdir(host_path(root, PROFILE_DIR)) else [PROFILE_DIR]
+        directory = rendered.profile.directory
+        created = [] if os.path.isdir(host_path(root, directory)) else [directory]
         try:
             records = bundle.save_originals(targets)
             bundle.update_state(status="applying", previous_profile=previous,
-                                previous_mode=mode, files=records, created_dirs=created,
+                                previous_mode=mode, profile_dir=directory, files=records,
+                                created_dirs=created,
                                 units_before=units_before, boot_id=_boot_id(root),
                                 reboot_needed=document["reboot_needed"])
         except OSError as exc:

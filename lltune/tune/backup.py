@@ -29,7 +29,7 @@ config.yaml      the config as given
 snapshot.json    the host as it was read before anything changed
 plan.json        every knob: current value -> desired value, mechanism, reboot needed
 plan.md          the same plan as a table
-profile/         the tuned profile lltune rendered (installed at /etc/tuned/lltune/)
+profile/         the tuned profile lltune rendered (installed at {profile_dir}/)
 {apply_part}
 To roll back with lltune:   lltune rollback --backup {path}
 To roll back by hand:
@@ -163,7 +163,8 @@ class Bundle:
         return records
 
 
-def new_bundle(kind: str, version: str, previous: str = "see state.json") -> Bundle:
+def new_bundle(kind: str, version: str, profile_dir: str,
+               previous: str = "see state.json") -> Bundle:
     root = backups_root()
     created = datetime.datetime.now(datetime.timezone.utc)
     # A sequence number first: ids sort in the order bundles were made even when the clock
@@ -176,7 +177,7 @@ def new_bundle(kind: str, version: str, previous: str = "see state.json") -> Bun
     bundle.write("README.txt", README.format(
         kind=kind, created=created.strftime("%Y-%m-%d %H:%M:%S UTC"), version=version,
         apply_part=APPLY_PART if kind == "apply" else "", path=path,
-        previous=previous).encode())
+        previous=previous, profile_dir=profile_dir).encode())
     return bundle
 
 

@@ -1,11 +1,12 @@
 """The tuned [script] hook: what tuned 2.20 cannot do itself.
 
-tuned runs /usr/lib/tuned/lltune/lltune-hook.sh (a thin exec of /usr/libexec/lltune/lltune-hook)
+tuned runs lltune-hook.sh from the base profile (a thin exec of /usr/libexec/lltune/lltune-hook)
 with `start`, `stop [full_rollback]` or `verify [ignore_missing]`. The hook reads
-/etc/tuned/lltune/hook-data.json (written by lltune apply; absent for the base profile alone)
-and manages: per-queue NIC IRQ affinity, IRQ isolation when tuned lacks [scheduler], swap, the
-limits.d file, and the PTP daemons' sysconfig files. What it changes it first saves under
-/var/lib/lltune/hook-state, and `stop` puts back exactly that.
+hook-data.json from the host profile in tuned's user profile directory (/etc/tuned/lltune/ on
+RHEL 9's layout, /etc/tuned/profiles/lltune/ on RHEL 10's: found as lltune apply found it;
+absent for the base profile alone) and manages: per-queue NIC IRQ affinity, IRQ isolation when
+tuned lacks [scheduler], swap, the limits.d file, and the PTP daemons' sysconfig files. What
+it changes it first saves under /var/lib/lltune/hook-state, and `stop` puts back exactly that.
 """
 
 import contextlib
@@ -24,9 +25,10 @@ from lltune.host.collectors import to_cpus
 from lltune.host.collectors.irqs import parse_interrupts
 from lltune.host.collectors.nics import pci_device_path
 from lltune.host.collectors.processes import parse_stat, status_field
+from lltune.host.collectors.tuned import profile_dirs
 from lltune.host.reader import RootReader
+from lltune.model.profile import host_profile
 
-HOOK_DATA = "/etc/tuned/lltune/hook-data.json"
 STATE_DIR = "/var/lib/lltune/hook-state"
 LIMITS_FILE = "/etc/security/limits.d/99-lltune.conf"
 PTP_FILES = {"ptp4l": "/etc/sysconfig/ptp4l", "phc2sys": "/etc/sysconfig/phc2sys"}
@@ -43,6 +45,7 @@ class Hook:
     def __init__(self, root: str = "/"):
         self.root = root
         self.reader = RootReader(root)
+        self.hook_data = host_profile(profile_dirs(self.reader)[0][-1]).hook_data
         self.messages: List[str] = []
 
     # -- paths and saved state --------------------------------------------------------------
@@ -50,15 +53,15 @@ class Hook:
         return os.path.join(self.root, canonical.lstrip("/"))
 
     def load_data(self) -> Optional[Dict[str, Any]]:
-        text = self.reader.read(HOOK_DATA, None)
+        text = self.reader.read(self.hook_data, None)
         if text is None:
             return None
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise HookError("%s: %s" % (HOOK_DATA, exc)) from None
+            raise HookError("%s: %s" % (self.hook_data, exc)) from None
         if not isinstance(data, dict) or data.get("version") != 1:
-            raise HookError("%s: unsupported hook data" % HOOK_DATA)
+            raise HookError("%s: unsupported hook data" % self.hook_data)
         return data
 
     def _state_path(self, name: str) -> str:

@@ -1,4 +1,5 @@
-"""Config + snapshot -> the host's tuned profile (/etc/tuned/lltune/) and the hook's data.
+"""Config + snapshot -> the host's tuned profile (lltune/ in tuned's user profile directory)
+and the hook's data.
 
 A pure function: the same config, snapshot and tuned plugin set give the same bytes. Only the
 plugins and options the running tuned has are used (get_all_plugins); what tuned cannot do is
@@ -17,12 +18,9 @@ from lltune.common.errors import HostError
 from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
 from lltune.config.resolve import cmdline_removals, cmdline_tokens, housekeeping, isolated
-from lltune.model.queries import cpu_table, find_nic
+from lltune.model.profile import PROFILE_NAME, HostProfile, host_profile
+from lltune.model.queries import cpu_table, find_nic, tuned_user_dir
 
-PROFILE_NAME = "lltune"
-PROFILE_DIR = "/etc/tuned/lltune"
-TUNED_CONF = PROFILE_DIR + "/tuned.conf"
-HOOK_DATA = PROFILE_DIR + "/hook-data.json"
 HOOK_DATA_VERSION = 1
 
 # tuned 2.20's plugins and the options lltune uses (what `get_all_plugins` answers on RHEL 9.2
@@ -60,6 +58,7 @@ class RenderError(HostError):
 class Rendered:
     """The files to install (canonical path -> bytes) and what the renderer had to decide."""
 
+    profile: HostProfile
     files: Dict[str, bytes]
     notes: List[str] = field(default_factory=list)
     sections: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
@@ -300,7 +299,9 @@ def render(config: Config, snapshot: Dict[str, Any],
     _hook_data(config, hook)
     text = _serialize(profile.sections, config.source)
     hook_text = json.dumps(hook, indent=1, sort_keys=True) + "\n"
-    return Rendered(files={TUNED_CONF: text.encode(), HOOK_DATA: hook_text.encode()},
+    paths = host_profile(tuned_user_dir(snapshot))
+    return Rendered(paths, files={paths.tuned_conf: text.encode(),
+                                  paths.hook_data: hook_text.encode()},
                     notes=profile.notes, sections=profile.sections)
 
 

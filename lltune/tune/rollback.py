@@ -3,6 +3,9 @@
 from typing import Callable, Optional
 
 from lltune.common.errors import HostError, InputError, LLTuneError
+from lltune.host.collectors.tuned import profile_dirs
+from lltune.host.reader import RootReader
+from lltune.model.profile import trusted_profiles
 from lltune.system import journal
 from lltune.system.dbus import BusUnavailable, SystemBus
 from lltune.system.systemd import Systemd
@@ -32,7 +35,7 @@ def rollback(reference: Optional[str], root: str = "/",
         if newest.path != bundle.path:
             raise InputError("a newer apply (%s) is still in place; roll that back first"
                              % newest.id, bundle.path)
-        check_state(state, bundle)
+        check_state(state, bundle, trusted_profiles([profile_dirs(RootReader(root))[0][-1]]))
         previous = state.get("previous_profile") or ""
         with bus_factory() as bus, signals_held():
             tuned, systemd = Tuned(bus, timeout), Systemd(bus)

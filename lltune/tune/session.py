@@ -11,13 +11,10 @@ from typing import Any, Iterator, List, Optional
 
 from lltune.common.errors import EnvironmentProblem
 from lltune.system import journal
-from lltune.tune.render import HOOK_DATA, TUNED_CONF
 
 LOCK_FILE = "/run/lltune.lock"
 UNITS = ["lltune-verify.service", "lltune-verify.timer"]
 TIMER = "lltune-verify.timer"
-# The only files apply writes, so the only ones rollback will touch.
-MANAGED_FILES = (TUNED_CONF, HOOK_DATA)
 
 
 @dataclass

@@ -5,16 +5,16 @@ by apply when it fails and by rollback. Every step goes on after another fails."
 import errno
 import os
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set
 
 from lltune.common.errors import InputError, LLTuneError
+from lltune.model.profile import HostProfile
 from lltune.system import journal
 from lltune.system.dbus import BusUnavailable
 from lltune.system.systemd import Systemd
 from lltune.system.tuned import Tuned
 from lltune.tune import backup
-from lltune.tune.render import PROFILE_DIR
-from lltune.tune.session import MANAGED_FILES, TIMER, UNITS, host_path
+from lltune.tune.session import TIMER, UNITS, host_path
 
 _COPY_NAME = re.compile(r"^files/[0-9]{3}$")
 _PROFILE_NAMES = re.compile(r"^([A-Za-z0-9_.-]{1,64}( [A-Za-z0-9_.-]{1,64})*)?$")
@@ -57,23 +57,31 @@ def _read_copy(bundle: backup.Bundle, name: str) -> bytes:
         return handle.read()
 
 
-def check_state(state: Dict[str, Any], bundle: backup.Bundle) -> None:
+# Bundles written before lltune learned tuned's profile directories name no profile_dir.
+LEGACY_PROFILE_DIR = "/etc/tuned/lltune"
+
+
+def check_state(state: Dict[str, Any], bundle: backup.Bundle, trusted: Set[str]) -> None:
     """Refuse a bundle's state.json unless every record names what apply writes: the two
-    files, the profile directory, lltune's units, a profile name, a mode. Rollback runs as
-    root and does what the bundle says."""
+    files of a host profile directory in `trusted`, that directory, lltune's units, a profile
+    name, a mode. Rollback runs as root and does what the bundle says."""
     records, created = state.get("files", []), state.get("created_dirs", [])
+    directory = state.get("profile_dir", LEGACY_PROFILE_DIR)
     units = state.get("units_before") or {}
 
     def refuse(key: str) -> None:
         raise InputError("not a record lltune writes; refusing to restore from this bundle",
                          os.path.join(bundle.path, backup.STATE_FILE), key=key)
 
+    if not isinstance(directory, str) or directory not in trusted:
+        refuse("profile_dir")
     if not isinstance(records, list):
         refuse("files")
-    if not isinstance(created, list) or any(d != PROFILE_DIR for d in created):
+    if not isinstance(created, list) or any(d != directory for d in created):
         refuse("created_dirs")
+    managed = HostProfile(directory).files
     for index, record in enumerate(records):
-        valid = isinstance(record, dict) and record.get("path") in MANAGED_FILES and \
+        valid = isinstance(record, dict) and record.get("path") in managed and \
             isinstance(record.get("existed"), bool)
         if valid and record["existed"]:
             valid = isinstance(record.get("copy"), str) and bool(

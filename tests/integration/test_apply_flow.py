@@ -15,10 +15,13 @@ import pytest
 
 from lltune.common.errors import EnvironmentProblem, HostError, InputError
 from lltune.config.loader import load_text
+from lltune.model.profile import host_profile
 from lltune.system.systemd import Systemd
 from lltune.system.tuned import Tuned
 from lltune.tune import apply, backup, rollback, session
-from lltune.tune.render import HOOK_DATA, TUNED_CONF
+
+# The trees these tests run on have RHEL 9's tuned layout (no tuned-main.conf profile_dirs).
+TUNED_CONF, HOOK_DATA = host_profile("/etc/tuned").files
 
 PROFILES = {"virtual-guest": "guest", "network-latency": "nl", "balanced": "b",
             "lltune": "lltune base"}
@@ -321,6 +324,9 @@ def test_rollback_refuses_a_bundle_outside_the_state_directory(host, tmp_path):
     ({"files": [{"path": TUNED_CONF, "existed": True, "copy": "files/000", "mode": "0644",
                  "uid": 0, "gid": 0}]}, "files[0]"),
     ({"created_dirs": ["/etc"]}, "created_dirs"),
+    ({"profile_dir": "/tmp/lltune"}, "profile_dir"),
+    # A trusted directory, but not the one the bundle's records name.
+    ({"profile_dir": "/etc/tuned/profiles/lltune"}, "created_dirs"),
     ({"units_before": {"sshd.service": "disabled"}}, "units_before"),
     ({"previous_profile": "x; rm -rf /"}, "previous_profile"),
     ({"previous_mode": "sometimes"}, "previous_mode"),
@@ -455,3 +461,26 @@ def test_sigterm_during_the_switch_puts_the_old_state_back(host):
     assert tuned_applying.is_set(), "the signal came while tuned was applying"
     _assert_untouched(host)
     assert signal.getsignal(signal.SIGTERM) == handler_before
+
+
+def test_apply_then_rollback_on_rhel_10s_layout(host):
+    """tuned reads profiles from /etc/tuned/profiles (tuned-main.conf's profile_dirs, as on
+    RHEL 10): the host profile is written, backed up and removed there, and nothing is left at
+    RHEL 9's place."""
+    new_layout = ["/usr/lib/tuned/profiles", "/etc/tuned/profiles"]
+    with open(os.path.join(host["root"], "etc/tuned/tuned-main.conf"), "w") as handle:
+        handle.write("profile_dirs = %s\n" % ",".join(new_layout))
+    snapshot = dict(host["snapshot"])
+    snapshot["services"] = dict(snapshot["services"], tuned=dict(
+        snapshot["services"]["tuned"], profile_dirs=new_layout))
+    profile = host_profile("/etc/tuned/profiles")
+    apply.apply(load_text(CONFIG), snapshot, root=host["root"], quiet=True)
+    state = backup.find(None).read_json(backup.STATE_FILE)
+    assert state["profile_dir"] == profile.directory
+    assert sorted(r["path"] for r in state["files"]) == sorted(profile.files)
+    assert all(os.path.exists(os.path.join(host["root"], path.lstrip("/")))
+               for path in profile.files)
+    assert _installed(host) == {TUNED_CONF: False, HOOK_DATA: False}
+    rollback.rollback(None, root=host["root"], quiet=True)
+    assert not os.path.exists(os.path.join(host["root"], profile.directory.lstrip("/")))
+    assert _tuned_state(host)["active"] == "virtual-guest"

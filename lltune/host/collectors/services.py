@@ -4,11 +4,11 @@ Unit states come from systemd's D-Bus API when the bus answers; otherwise (offli
 no systemd) from the unit files and the process table, marked `source: files`.
 """
 
-import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from lltune.host.collectors import ScanContext
 from lltune.host.collectors.processes import process_table, running_commands
+from lltune.host.collectors.tuned import tuned_state
 from lltune.host.reader import Missing
 
 # unit -> (process name, why it matters on a low-latency host)
@@ -34,7 +34,6 @@ WATCHED_UNITS = {
 }
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
              "/lib/systemd/system")
-TUNED_VERSION_FILE = re.compile(r"^TUNED_VERSION_(MAJOR|MINOR|PATCH)\s*=\s*(\d+)", re.M)
 
 
 def _units_over_dbus(names: List[str]) -> Dict[str, Any]:
@@ -84,55 +83,6 @@ def _units_from_files(ctx: ScanContext, names: List[str]) -> Dict[str, Any]:
                 "disabled" if exists else None)),
         }
     return states
-
-
-def _tuned_over_dbus() -> Dict[str, Any]:
-    from lltune.system.dbus import TUNED, BusUnavailable, CallFailed, SystemBus
-
-    try:
-        with SystemBus(timeout=3.0) as bus:
-            active = bus.call(*TUNED, "active_profile")[0]
-            mode = bus.call(*TUNED, "profile_mode")[0]
-            return {"active_profile": active, "profile_mode": mode[0] if mode else None}
-    except (BusUnavailable, CallFailed) as exc:
-        raise Missing("dbus:tuned", str(exc)) from None
-
-
-def tuned_version(ctx: ScanContext) -> Optional[str]:
-    """From tuned's own version.py (RHEL: /usr/lib/python3.N/site-packages, Debian: python3)."""
-    candidates = ["/usr/lib/python3/dist-packages/tuned/version.py"]
-    for name in ctx.reader.listdir("/usr/lib", []):
-        if re.match(r"^python3\.\d+$", name):
-            candidates.append("/usr/lib/%s/site-packages/tuned/version.py" % name)
-    for path in candidates:
-        text = ctx.reader.read(path, None)
-        if text:
-            parts = dict(TUNED_VERSION_FILE.findall(text))
-            if "MAJOR" in parts and "MINOR" in parts:
-                return "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts.get("PATCH", "0"))
-    return None
-
-
-def tuned_state(ctx: ScanContext, units: Dict[str, Any]) -> Dict[str, Any]:
-    boot = ctx.text("/etc/tuned/bootcmdline")
-    boot_cmdline = None
-    if boot:
-        match = re.search(r'^TUNED_BOOT_CMDLINE="?(.*?)"?$', boot, re.M)
-        boot_cmdline = match.group(1) if match else None
-    unit = units.get("tuned.service", {})
-    state = {
-        "installed": unit.get("load") not in (None, "not-found"),
-        "running": None if unit.get("active") is None else unit["active"] == "active",
-        "version": tuned_version(ctx),
-        "active_profile": ctx.text("/etc/tuned/active_profile"),
-        "profile_mode": ctx.text("/etc/tuned/profile_mode"),
-        "boot_cmdline": boot_cmdline,
-        "source": "files",
-    }
-    live = ctx.probe("services", "dbus:tuned", _tuned_over_dbus) if state["running"] else None
-    if live and live.get("active_profile"):
-        state.update(live, source="dbus")
-    return state
 
 
 def collect(ctx: ScanContext) -> Dict[str, Any]:

@@ -76,6 +76,7 @@ def test_plan_writes_only_its_bundle(state, inputs, tmp_path, capsys):
     readme = _text(os.path.join(bundle.path, "README.txt"))
     assert "lltune rollback --backup %s" % bundle.path in readme
     assert "To roll back by hand" in readme
+    assert "installed at /etc/tuned/lltune/" in readme, "the snapshot's tuned layout (RHEL 9)"
 
 
 def test_plan_refuses_a_config_with_audit_errors(state, inputs, capsys):
@@ -116,10 +117,10 @@ def test_backups_list_and_keep(state, inputs, capsys):
 
 
 def test_prune_keeps_the_bundle_rollback_needs(state):
-    applied = backup.new_bundle("apply", "test")
+    applied = backup.new_bundle("apply", "test", "/etc/tuned/lltune")
     applied.update_state(status="applied")
     for _ in range(3):
-        backup.new_bundle("plan", "test")
+        backup.new_bundle("plan", "test", "/etc/tuned/lltune")
     backup.prune(1)
     remaining = [b.path for b in backup.list_bundles()]
     assert applied.path in remaining and len(remaining) == 2
@@ -129,7 +130,7 @@ def test_bundles_sort_in_the_order_they_were_made_when_the_clock_steps_back(stat
                                                                            monkeypatch):
     import datetime
 
-    first = backup.new_bundle("apply", "test")
+    first = backup.new_bundle("apply", "test", "/etc/tuned/lltune")
 
     class EarlierClock(datetime.datetime):
         @classmethod
@@ -137,7 +138,7 @@ def test_bundles_sort_in_the_order_they_were_made_when_the_clock_steps_back(stat
             return datetime.datetime(2001, 1, 1, tzinfo=tz)
 
     monkeypatch.setattr(backup.datetime, "datetime", EarlierClock)
-    second = backup.new_bundle("apply", "test")
+    second = backup.new_bundle("apply", "test", "/etc/tuned/lltune")
     assert [b.path for b in backup.list_bundles()] == [second.path, first.path]
     assert second.id.startswith("000002-20010101T000000Z-apply-")
 
@@ -155,7 +156,7 @@ def test_save_originals_records_bytes_and_metadata(state, tmp_path):
     existing = tmp_path / "tuned.conf"
     existing.write_bytes(b"old bytes\n")
     os.chmod(str(existing), 0o640)
-    bundle = backup.new_bundle("apply", "test")
+    bundle = backup.new_bundle("apply", "test", "/etc/tuned/lltune")
     records = bundle.save_originals({"/etc/tuned/lltune/tuned.conf": str(existing),
                                      "/etc/tuned/lltune/hook-data.json": str(tmp_path / "no")})
     by_path = {r["path"]: r for r in records}

@@ -9,7 +9,10 @@ import os
 
 import pytest
 
-from lltune.tune.hook import HOOK_DATA, LIMITS_FILE, Hook, HookError
+from lltune.model.profile import host_profile
+from lltune.tune.hook import LIMITS_FILE, Hook, HookError
+
+HOOK_DATA = host_profile("/etc/tuned").hook_data  # the trees here have RHEL 9's layout
 
 INTERRUPTS = """           CPU0       CPU1       CPU2       CPU3
   24:          5          0          0          0  PCI-MSIX-0000:00:03.0  0-edge  virtio2-config
@@ -209,3 +212,18 @@ def test_a_malformed_saved_record_does_not_stop_the_other_restores(root):
     assert hook.stop() == 1
     assert hook.messages and hook.messages[0].startswith("stop_coalesce:")
     assert not (root / LIMITS_FILE.lstrip("/")).exists()
+
+
+def test_on_rhel_10s_layout_the_hook_reads_its_data_there(root):
+    """tuned-main.conf says profiles live in /etc/tuned/profiles: the hook data apply wrote
+    there is the one read; a stale copy at RHEL 9's place is not."""
+    _file(root, "/etc/tuned/tuned-main.conf",
+          "profile_dirs = /usr/lib/tuned/profiles,/etc/tuned/profiles\n")
+    _data(root, irq_pins=[{"interface": "eth1", "cpus": [3]}])  # RHEL 9's place: stale
+    new = host_profile("/etc/tuned/profiles").hook_data
+    _file(root, new, json.dumps({"version": 1, "irq_pins": [{"interface": "eth1",
+                                                               "cpus": [2]}]}))
+    hook = Hook(str(root))
+    assert hook.hook_data == new
+    assert hook.start() == 0
+    assert [_affinity(root, irq) for irq in (25, 26, 27, 28)] == ["2"] * 4

@@ -6,8 +6,11 @@ import json
 import pytest
 
 from lltune.config.loader import load_text
-from lltune.tune.render import HOOK_DATA, TUNED_220_PLUGINS, TUNED_CONF, RenderError, render
+from lltune.model.profile import host_profile
+from lltune.tune.render import TUNED_220_PLUGINS, RenderError, render
 from tests.conftest import scan_root
+
+TUNED_CONF, HOOK_DATA = host_profile("/etc/tuned").files  # the fixture trees' layout
 
 CONFIG = """
 version: 1
@@ -159,3 +162,15 @@ def test_nothing_but_the_version_renders_a_minimal_profile(snapshot):
     assert ini["irqbalance"]["banned_cpus"] == ""
     assert "systemd" not in ini
     assert ini["bootloader"]["cmdline_lltune"] == "skew_tick=1 nmi_watchdog=0"
+
+
+def test_the_host_profile_goes_where_the_hosts_tuned_reads_profiles(snapshot):
+    rhel10 = dict(snapshot, services=dict(snapshot["services"], tuned=dict(
+        snapshot["services"]["tuned"], profile_dirs=["/usr/lib/tuned/profiles",
+                                                     "/etc/tuned/profiles"])))
+    rendered = render(load_text(CONFIG), rhel10)
+    assert rendered.profile.directory == "/etc/tuned/profiles/lltune"
+    assert sorted(rendered.files) == ["/etc/tuned/profiles/lltune/hook-data.json",
+                                      "/etc/tuned/profiles/lltune/tuned.conf"]
+    # The fixture tree says nothing of tuned's layout: RHEL 9's.
+    assert sorted(render(load_text(CONFIG), snapshot).files) == sorted([TUNED_CONF, HOOK_DATA])
