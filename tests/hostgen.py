@@ -974,6 +974,33 @@ ENABLED = {"multi-user.target.wants": ("tuned.service", "irqbalance.service", "c
 MASKED = ("packagekit.service",)
 
 
+# tuned's stock profiles on RHEL 9 (/usr/lib/tuned/NAME) that lltune may include.
+RHEL9_STOCK_PROFILES = ("balanced", "throughput-performance", "latency-performance",
+                        "network-latency", "network-throughput", "realtime", "cpu-partitioning")
+MACHINE_ID = "4c4c544e45484f5354000000000000a1"
+
+
+def rhel9_tuned_files(kernel_release: str, machine_id: str = MACHINE_ID) -> Dict[str, str]:
+    """What a RHEL 9 host with tuned and lltune's RPM installed has, as far as lltune reads it:
+    tuned's profile directories (its consts.py), the stock profiles and lltune's base profile in
+    /usr/lib/tuned, the GRUB hook of tuned's bootloader plugin, and a BLS entry for this
+    machine carrying $tuned_params (what kernel-install writes with tuned installed)."""
+    files = {
+        "/usr/lib/python3.9/site-packages/tuned/consts.py":
+            'LOAD_DIRECTORIES = ["/usr/lib/tuned", "/etc/tuned"]\n',
+        "/usr/lib/tuned/lltune/tuned.conf": "[main]\ninclude=network-latency\n",
+        "/etc/grub.d/00_tuned": "#!/bin/sh\n",
+        "/etc/machine-id": machine_id + "\n",
+        "/boot/grub2/grubenv": "# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro\n",
+        "/boot/loader/entries/%s-%s.conf" % (machine_id, kernel_release):
+            "title Linux\nlinux /vmlinuz-%s\noptions root=/dev/sda1 ro $tuned_params\n"
+            % kernel_release,
+    }
+    for name in RHEL9_STOCK_PROFILES:
+        files["/usr/lib/tuned/%s/tuned.conf" % name] = "[main]\nsummary=%s\n" % name
+    return files
+
+
 def write_etc(t: Tree, m: Model) -> None:
     t.write("/usr/lib/os-release", OS_RELEASE)
     for name in ("bin", "sbin", "lib", "lib64"):  # the merged /usr of RHEL 9: relative links
@@ -993,6 +1020,8 @@ def write_etc(t: Tree, m: Model) -> None:
             "TUNED_VERSION_STR = \"%d.%d.%d\" % (TUNED_VERSION_MAJOR, TUNED_VERSION_MINOR, "
             "TUNED_VERSION_PATCH)\n")
     t.mkdir("/usr/lib/python3.9/site-packages/tuned/plugins")
+    for path, text in sorted(rhel9_tuned_files(KERNEL_RELEASE).items()):
+        t.write(path, text)
     t.mkdir("/usr/lib/systemd/system")
     for unit in UNIT_FILES:
         t.write("/usr/lib/systemd/system/" + unit, "[Unit]\nDescription=%s\n" % unit)

@@ -101,8 +101,18 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "sysctl.duplicates-knob": ("error", "a free-form sysctl that a knob already sets"),
     "limits.duplicate-domain": ("error", "two limits entries for the same domain"),
     "tuned.missing": ("error", "tuned is not installed (info for an offline snapshot)"),
-    "tuned.too-old": ("error", "tuned is older than 2.20 (info for an offline snapshot)"),
+    "tuned.too-old": ("error", "tuned is older than 2.18 (info for an offline snapshot)"),
     "tuned.version-unknown": ("info", "tuned's version could not be read"),
+    "tuned.base-profile-missing": ("error", "lltune's base profile is not in tuned's profile "
+                                            "directories (info for an offline snapshot)"),
+    "tuned.include-missing": ("error", "tuned.base_profile is not installed where tuned reads "
+                                       "profiles (info for an offline snapshot)"),
+    "tuned.bootloader-inactive": ("warning", "tuned's bootloader plugin is off (no "
+                                             "/etc/grub.d/00_tuned): kernel parameters will "
+                                             "not reach the next boot"),
+    "tuned.bls-without-tuned-params": ("warning", "boot entries lack $tuned_params"),
+    "tuned.bls-other-machine-id": ("warning", "boot entries are named for another "
+                                              "machine-id"),
 }
 
 

@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable, Dict, List, Tuple
 
 from lltune.audit import (
+    bootloader,
     cmdline,
     cpu,
     memory,
@@ -32,7 +33,7 @@ CHECK_FUNCTIONS: List[Callable[[AuditContext], None]] = [
     safety.check_safety, cpu.check_cpu_lists, cpu.check_partition, cmdline.check_cmdline,
     cpu.check_cpufreq, memory.check_hugepages, network.check_irq, network.check_network,
     timesync.check_time, services.check_services, sysctl.check_sysctl, services.check_limits,
-    tuned.check_tuned,
+    tuned.check_tuned, bootloader.check_bootloader,
 ]
 
 

@@ -130,6 +130,8 @@ def run_verify(args: argparse.Namespace) -> int:
             if row["status"] != "ok":
                 print("%-15s %s: %s -> %s" % (row["status"], row["knob"], row["current"],
                                               row["desired"]))
+        for cause in report["boot_causes"]:
+            print("kernel parameters missing after the reboot because %s" % cause)
         tuned = report["tuned_verify"]
         if not tuned.get("available"):
             verdict = "not available (%s)" % tuned.get("reason")

@@ -7,6 +7,7 @@ are "pending reboot".
 
 from typing import Any, Dict, List, Optional
 
+from lltune.audit.bootloader import why_parameters_are_missing
 from lltune.common.errors import LLTuneError
 from lltune.config.loader import Config
 from lltune.host.reader import RootReader
@@ -36,11 +37,13 @@ def _tuned_verdict() -> Dict[str, Any]:
 
 
 def verify(config: Config, state: Optional[Dict[str, Any]] = None,
-           ask_tuned: bool = True) -> Dict[str, Any]:
-    """The verify report: every checked knob, the drift, and tuned's verdict."""
-    reader = RootReader("/")
+           ask_tuned: bool = True, root: str = "/") -> Dict[str, Any]:
+    """The verify report: every checked knob, the drift, and tuned's verdict (root: a tree
+    instead of the live host, for tests)."""
+    reader = RootReader(root)
     extra = sorted((config.value("sysctl") or {}).keys())
-    live = scan(reader, {"kind": "live", "path": "/"}, extra_sysctls=extra)
+    live = scan(reader, {"kind": "live" if root == "/" else "root", "path": root},
+                extra_sysctls=extra)
     booted = _booted_since_apply(state, reader)
     rows: List[Dict[str, Any]] = []
     drift: List[Change] = []
@@ -52,6 +55,9 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
             drift.append(change)
             status = "drift"
         rows.append(dict(change.as_dict(), status=status))
+    # Kernel parameters missing after the reboot: say what kept tuned's bootloader plugin from
+    # putting them on this boot, when the host tells.
+    boot_causes = why_parameters_are_missing(live) if any(c.reboot for c in drift) else []
     tuned = _tuned_verdict() if ask_tuned else {"available": False, "reason": "not asked"}
     # Before the reboot tuned's bootloader verify fails on every new kernel parameter.
     tuned_failed = bool(tuned.get("available") and not tuned.get("passed") and (
@@ -61,6 +67,7 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
         "booted_since_apply": booted,
         "knobs": rows,
         "drift": [change.knob for change in drift],
+        "boot_causes": boot_causes,
         "tuned_verify": tuned,
         "ok": not drift and not tuned_failed,
     }

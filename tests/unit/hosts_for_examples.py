@@ -19,7 +19,7 @@ import posixpath
 import sys
 from typing import Any, Dict, List
 
-from tests.hostgen import cpulist, cpumask
+from tests.hostgen import cpulist, cpumask, rhel9_tuned_files
 
 HOSTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "fixtures", "hosts")
@@ -232,6 +232,8 @@ def _services(t: Tree, spec: Dict[str, Any]) -> None:
             "TUNED_VERSION_MAJOR = %s\nTUNED_VERSION_MINOR = %s\nTUNED_VERSION_PATCH = %s\n"
             % tuple(spec["tuned_version"].split(".")))
     t.write("/etc/tuned/active_profile", "throughput-performance")
+    for path, text in sorted(rhel9_tuned_files(spec["kernel_release"]).items()):
+        t.write(path, text)
     t.write("/etc/security/limits.conf", "# /etc/security/limits.conf\n")
 
 

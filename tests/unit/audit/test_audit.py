@@ -24,6 +24,10 @@ GIB_KB = 1024 * 1024
 SCHEMA = os.path.join(REPO, "lltune", "audit", "audit.schema.json")
 
 
+NEW_LAYOUT = ["/usr/lib/tuned/profiles", "/etc/tuned/profiles"]
+MACHINE = "0123456789abcdef0123456789abcdef"
+
+
 def make_snapshot():
     """CPUs 0-15: CPU c and c+8 are siblings; node 0 = 0-3,8-11, node 1 = 4-7,12-15."""
     cpus = []
@@ -417,13 +421,59 @@ CASES = {
                            {"domain": "trading", "memlock": "unlimited"}]), None, False)),
     "tuned.missing": ((None, setter("services", "tuned", {"installed": False}), False),
                       (None, None, False)),
-    "tuned.too-old": ((None, setter("services", "tuned", "version", "2.19.3"), False),
-                      (None, setter("services", "tuned", "version", "2.20.0"), False)),
+    "tuned.too-old": ((None, setter("services", "tuned", "version", "2.17.1"), False),
+                      (None, setter("services", "tuned", "version", "2.18.0"), False)),
     "tuned.version-unknown": ((None, setter("services", "tuned", "version", None), False),
                               (None, setter("services", "tuned", {"installed": False,
                                                                   "source": "files"}),
                                False)),
+    "tuned.base-profile-missing": (
+        # The RHEL 9 package on RHEL 10's layout: the base sits where this tuned never looks.
+        (None, both(setter("services", "tuned", "profile_dirs", NEW_LAYOUT),
+                    setter("services", "tuned", "profiles", {
+                        "lltune": [], "network-latency": ["/usr/lib/tuned/profiles"]})),
+         False),
+        (None, both(setter("services", "tuned", "profile_dirs", NEW_LAYOUT),
+                    setter("services", "tuned", "profiles", {
+                        "lltune": ["/usr/lib/tuned/profiles"],
+                        "network-latency": ["/usr/lib/tuned/profiles"]})), False)),
+    "tuned.include-missing": (
+        (setter("tuned", "base_profile", "realtime"),
+         setter("services", "tuned", "profiles", {"lltune": ["/usr/lib/tuned"],
+                                                  "realtime": []}), False),
+        (setter("tuned", "base_profile", "realtime"),
+         setter("services", "tuned", "profiles", {"lltune": ["/usr/lib/tuned"],
+                                                  "realtime": ["/usr/lib/tuned"]}), False)),
+    "tuned.bootloader-inactive": (
+        (None, setter("services", "tuned", "bootloader", {"grub_tuned_script": False}), False),
+        (None, setter("services", "tuned", "bootloader", {"grub_tuned_script": True}), False)),
+    "tuned.bls-without-tuned-params": (
+        (None, setter("services", "tuned", "bootloader", {"bls_entries": [
+            {"name": MACHINE + "-5.14.0.conf", "machine_id": MACHINE,
+             "tuned_params": False}], "machine_id": MACHINE}), False),
+        (None, setter("services", "tuned", "bootloader", {"bls_entries": [
+            {"name": MACHINE + "-5.14.0.conf", "machine_id": MACHINE,
+             "tuned_params": True}], "machine_id": MACHINE}), False)),
+    "tuned.bls-other-machine-id": (
+        (None, setter("services", "tuned", "bootloader", {"bls_entries": [
+            {"name": "f" * 32 + "-5.14.0.conf", "machine_id": "f" * 32,
+             "tuned_params": True}], "machine_id": MACHINE}), False),
+        (None, setter("services", "tuned", "bootloader", {"bls_entries": [
+            {"name": MACHINE + "-5.14.0.conf", "machine_id": MACHINE,
+             "tuned_params": True}], "machine_id": MACHINE}), False)),
 }
+
+
+def test_bootloader_checks_stay_quiet_without_kernel_parameters():
+    """Nothing for the next boot (no isolation, every cmdline knob off): no warning."""
+    quiet = both(setter("cpu", "isolated", None), setter("cpu", "housekeeping", None),
+                 *[setter("kernel", name, value) for name, value in (
+                     ("skew_tick", False), ("tsc_reliable", False), ("nosoftlockup", False),
+                     ("nmi_watchdog", True), ("irqaffinity", False))],
+                 setter("memory", "hugepages", []))
+    found = codes(run(quiet, setter("services", "tuned", "bootloader",
+                                    {"grub_tuned_script": False})))
+    assert "tuned.bootloader-inactive" not in found
 
 
 def test_the_clean_config_has_no_findings():
