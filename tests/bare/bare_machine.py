@@ -25,8 +25,10 @@ all goes away with the namespace):
 - /proc and /sys of this machine bound into it read-only (so the scan reads this machine, and
   cannot change a sysctl or a sysfs value), /dev a tmpfs with only null, zero, full, random,
   urandom and tty bound in;
-- the repository under test as a git bundle of its HEAD, cloned inside the root with the
-  root's own git (``git clone``, as a user would), then ``make run`` there as root (chroot).
+- the repository under test as a bare copy (``git clone --bare``: its history and HEAD, also
+  when HEAD is detached or the repository shallow, as CI clones can be), cloned again inside the
+  root with the root's own git (``git clone file://...``, as a user would), then ``make run``
+  there as root (chroot).
 
 What passes from this machine into the root, and only that (see :func:`chroot_env` and
 :func:`files_to_pass`): /etc/resolv.conf; the CA bundle that PIP_CERT and SSL_CERT_FILE name
@@ -36,12 +38,13 @@ variables and SSL_CERT_FILE; the proxy variables when set. Not: host venvs, site
 configuration files, the pip cache, any other environment variable. A path a PIP_* variable
 names that the root lacks (PIP_FIND_LINKS=/opt/wheels here) is ignored by pip.
 
-Uncommitted changes are not checked: the bundle holds HEAD, as CI's clean clone does. When the
+Uncommitted changes are not checked: the copy holds HEAD, as CI's clean clone does. When the
 work tree differs from HEAD the result says so (``uncommitted``) and the command warns.
 
-Pass: ``make run`` exits 0; snapshot.yaml and report.md are written and not empty; the snapshot
-parses (with the venv's own PyYAML) and has cpu.cpus; and the venv holds no test tool
-(pytest, hypothesis, ruff, dbusmock): the run venv is the product's only.
+Pass: the clone in the root is at HEAD; ``make run`` exits 0; snapshot.yaml and report.md
+are written and not empty; the snapshot parses (with the venv's own PyYAML) and has cpu.cpus;
+and the venv holds no test tool (pytest, hypothesis, ruff, dbusmock): the run venv is the
+product's only.
 """
 
 import argparse
@@ -86,7 +89,7 @@ HOST_TOOLS_RUN = {
 
 # Inside the root.
 CLONE = "/root/lltune"
-BUNDLE = "/tmp/lltune-src.bundle"
+ORIGIN = "/tmp/lltune-src.git"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"]
 TEST_TOOLS = ["pytest", "hypothesis", "ruff", "dbusmock"]
@@ -285,7 +288,7 @@ def chroot_env(environ: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 
 def files_to_pass(environ: Optional[Dict[str, str]] = None) -> List[str]:
     """Host files copied into the root at the same path: the resolver configuration and the
-    CA bundle(s) pip is pointed at (the root has no ca-certificates package)."""
+    CA bundle(s) pip is pointed at (this machine's; the root's own ca-certificates may differ)."""
     environ = os.environ if environ is None else environ
     files = ["/etc/resolv.conf"]
     for name in ("PIP_CERT", "SSL_CERT_FILE"):
@@ -295,15 +298,17 @@ def files_to_pass(environ: Optional[Dict[str, str]] = None) -> List[str]:
     return files
 
 
-def _source(repo: Path, bundle: Path) -> Dict[str, object]:
-    """Bundle HEAD of the repository under test; say what it is and what is left out."""
+def _source(repo: Path, origin: Path) -> Dict[str, object]:
+    """A bare copy of the repository under test at origin; say what HEAD is and what is left
+    out. A bare clone keeps a detached HEAD and works from a shallow repository (a bundle
+    of a shallow one clones into a broken repository)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(repo)] + list(args), check=True,
                               capture_output=True, text=True).stdout
     try:
         commit = git("rev-parse", "HEAD").strip()
         dirty = [line for line in git("status", "--porcelain").splitlines() if line]
-        git("bundle", "create", "--quiet", str(bundle), "HEAD")
+        git("clone", "--quiet", "--bare", "--no-local", "--", ".", str(origin))
     except subprocess.CalledProcessError as exc:
         raise BareError("git in %s: %s" % (repo, (exc.stderr or "").strip())) from None
     return {"repo": str(repo), "commit": commit, "uncommitted": dirty[:20],
@@ -329,13 +334,13 @@ def check(repo: Optional[Path] = None, out: Optional[Path] = None,
     out.mkdir(parents=True)
     scratch = Path(tempfile.mkdtemp(prefix="lltune-bare-"))
     try:
-        source = _source(repo, scratch / "src.bundle")
+        source = _source(repo, scratch / "src.git")
         if source["uncommitted_count"]:
             _log("the work tree has %d uncommitted change(s): the check clones HEAD %s "
                  "without them" % (source["uncommitted_count"], str(source["commit"])[:12]))
         (scratch / "mnt").mkdir()
         spec = {"root": str(root), "mnt": str(scratch / "mnt"),
-                "bundle": str(scratch / "src.bundle"), "out": str(out),
+                "origin": str(scratch / "src.git"), "out": str(out),
                 "env": chroot_env(), "files": files_to_pass()}
         (scratch / "spec.json").write_text(json.dumps(spec, indent=1))
         ns_started = time.monotonic()
@@ -388,6 +393,11 @@ def evaluate(result: Dict[str, object]) -> List[str]:
         problems.append("this machine's mounts writable in the root: %s" % ", ".join(writable))
     if not result.get("host_mounts") and not result.get("setup_error"):
         problems.append("no /proc or /sys mount seen in the root")
+    source = result.get("source") or {}
+    if "clone" in steps and steps["clone"]["rc"] == 0 \
+            and result.get("cloned") != source.get("commit"):
+        problems.append("the clone in the root is at %s, not HEAD %s"
+                        % (result.get("cloned"), source.get("commit")))
     inspect = result.get("inspect") or {}
     for name in ("snapshot.yaml", "report.md"):
         if "inspect" in steps and not inspect.get("sizes", {}).get(name):
@@ -486,7 +496,8 @@ def _setup(spec: dict) -> Path:
     (dev / "pts").mkdir()
     for path in spec["files"]:
         _put_file(merged, path, Path(path).read_bytes())
-    _put_file(merged, BUNDLE, Path(spec["bundle"]).read_bytes())
+    dest = _inside_path(merged, ORIGIN)
+    shutil.copytree(spec["origin"], str(dest), symlinks=True)
     return merged
 
 
@@ -567,8 +578,9 @@ def inside(spec_file: str) -> int:
         result["python_headers"] = sorted(str(p.relative_to(merged)) for p in
                                           (merged / "usr/include").glob("python3*/Python.h"))
         steps = [
-            ("clone", "git -c advice.detachedHead=false clone -q %s %s && git -C %s log -1 "
-                      "--format='cloned %%H %%s'" % (BUNDLE, CLONE, CLONE)),
+            ("clone", "git -c advice.detachedHead=false clone -q file://%s %s && git -C %s "
+                      "log -1 --format='cloned %%H %%s' && git -C %s rev-parse HEAD "
+                      ">/tmp/cloned" % (ORIGIN, CLONE, CLONE, CLONE)),
             ("make run", "cd %s && make run" % CLONE),
             ("inspect", "cd %s && .venv/bin/python -c %s && .venv/bin/python -m pip list"
                         % (CLONE, _quote(INSPECT.replace("TOOLS", repr(TEST_TOOLS))))),
@@ -578,6 +590,9 @@ def inside(spec_file: str) -> int:
             result["steps"].append(step)
             if step["rc"] != 0:
                 break
+        cloned = merged / "tmp" / "cloned"
+        if cloned.is_file():
+            result["cloned"] = cloned.read_text().strip()
         inspect_file = merged / "tmp" / "inspect.json"
         if inspect_file.is_file():
             result["inspect"] = json.loads(inspect_file.read_text())
