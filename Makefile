@@ -15,10 +15,19 @@ DESTDIR ?=
 
 .PHONY: run test unit-test test39 lint system-test bench apt-deps clean
 
-$(VENV)/.stamp: setup.cfg tests/requirements.txt
+# One venv, two stamps. .stamp: lltune and its runtime dependencies (setup.cfg), all wheels, which
+# is all `make run` needs, so it works on a machine with only python3, python3-venv, make and git
+# (tests/bare/ checks that). .test-stamp: the test tools on top (tests/requirements.txt), for the
+# targets of `make test` only: python-dbusmock needs dbus-python, which builds from source with a
+# compiler and the headers that `apt-deps` installs.
+$(VENV)/.stamp: setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e . -r tests/requirements.txt
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-stamp: $(VENV)/.stamp tests/requirements.txt
+	$(PY) -m pip install -q -r tests/requirements.txt
 	touch $@
 
 $(VENV39)/.stamp: setup.cfg tests/requirements-floor.txt
@@ -34,16 +43,16 @@ run: $(VENV)/.stamp
 apt-deps:
 	tests/ensure-apt-packages $(APT_TEST_PACKAGES)
 
-lint: $(VENV)/.stamp
+lint: $(VENV)/.test-stamp
 	$(VENV)/bin/ruff check lltune tests
 
-unit-test: $(VENV)/.stamp
+unit-test: $(VENV)/.test-stamp
 	$(PY) -m pytest -q tests/unit tests/integration
 
 test39: $(VENV39)/.stamp
 	$(PY39) -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
-system-test: apt-deps $(VENV)/.stamp
+system-test: apt-deps $(VENV)/.test-stamp
 	$(PY) -m pytest -q tests/system
 
 test: apt-deps lint unit-test test39 system-test
