@@ -15,6 +15,9 @@ from lltune.system.dbus import TUNED, CallFailed, SystemBus
 
 DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
 TUNED_APPLY_TIMEOUT = 600.0  # what tuned-adm itself waits for a profile switch
+# How long one control call may take. tuned answers from the thread that also applies
+# profiles: a busy or loaded host has been seen to take more than 5 s for is_running.
+CALL_TIMEOUT = 30.0
 _LOG_LEVEL_INFO = 20  # Python logging levels, as tuned's log_capture_start takes them
 
 
@@ -61,8 +64,8 @@ class Tuned:
               timeout: Optional[float] = None) -> Any:
         try:
             # Never start tuned by calling it: a stopped tuned is the admin's decision.
-            reply = self.bus.call(*TUNED, member, signature, body, timeout=timeout,
-                                  autostart=False)
+            reply = self.bus.call(*TUNED, member, signature, body,
+                                  timeout=timeout or CALL_TIMEOUT, autostart=False)
         except CallFailed as exc:
             if "ServiceUnknown" in exc.error_name or "NameHasNoOwner" in exc.error_name:
                 raise EnvironmentProblem("tuned is not running (com.redhat.tuned is not on "

@@ -141,7 +141,30 @@ def stop_hook(root: str) -> List[str]:
     return []
 
 
+# A switch back that gets no answer is tried again: tuned may only be slow. Each attempt first
+# asks where tuned is, so a switch that landed after its caller gave up is not repeated.
+SWITCH_BACK_ATTEMPTS = 3
+
+
 def switch_back(tuned: Tuned, previous: str, mode: str) -> None:
+    """Switch tuned to `previous` (off when none), retrying what got no answer."""
+    for attempt in range(1, SWITCH_BACK_ATTEMPTS + 1):
+        try:
+            # From the second attempt: the one before may have landed after its caller gave
+            # up. (Not on the first: when `previous` is lltune itself it must be reloaded.)
+            if attempt > 1 and previous and tuned.active_profile() == previous and \
+                    tuned.is_running():
+                return
+            _switch_back_once(tuned, previous, mode)
+            return
+        except BusUnavailable as exc:
+            journal.warning("switching tuned back to %s: %s (attempt %d of %d)" % (
+                previous or "off", exc, attempt, SWITCH_BACK_ATTEMPTS))
+            if attempt == SWITCH_BACK_ATTEMPTS:
+                raise
+
+
+def _switch_back_once(tuned: Tuned, previous: str, mode: str) -> None:
     if not previous:
         tuned.disable()
     elif mode == "auto" and tuned.recommended_profile() == previous:

@@ -484,3 +484,22 @@ def test_apply_then_rollback_on_rhel_10s_layout(host):
     rollback.rollback(None, root=host["root"], quiet=True)
     assert not os.path.exists(os.path.join(host["root"], profile.directory.lstrip("/")))
     assert _tuned_state(host)["active"] == "virtual-guest"
+
+
+def test_the_undo_outlasts_a_slow_bus(host, monkeypatch):
+    """tuned answers too late for a while once apply's verify has failed: the undo's calls time
+    out, are tried again, and tuned still ends on the profile from before (issue 12: it was
+    left on lltune with 'the system bus did not answer within 5s')."""
+    from lltune.system import tuned as tuned_module
+
+    monkeypatch.setattr(tuned_module, "CALL_TIMEOUT", 2.0)
+    host["tuned"].call("org.lltune.test.TunedMock", "FailNextVerify", "s", ["IRQ 30 wrong"])
+    host["tuned"].call("org.lltune.test.TunedMock", "SlowAfter", "sid",
+                       ["verify_profile_ignore_missing", 2, 3.0])
+    with pytest.raises(HostError, match="apply failed"):
+        _apply(host)
+    calls = _calls(host)
+    after = calls[calls.index("verify_profile_ignore_missing") + 1:]
+    assert after.count("switch_profile") == 1, "switched back once, not twice"
+    assert _tuned_state(host)["active"] == "virtual-guest"
+    assert _installed(host) == {TUNED_CONF: False, HOOK_DATA: False}

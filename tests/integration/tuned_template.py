@@ -40,6 +40,7 @@ Test hooks on interface ``org.lltune.test.TunedMock`` (same object):
 ``FailNextVerify(s)``     the next verify returns False and logs the message
 ``SetHang(b)``            True: switches never finish applying (no profile_changed)
 ``SetApplyDelay(d)``      seconds
+``SlowAfter(s, i, d)``    once method s has been called, the next i calls answer d seconds late
 ``DropOffBus()``          the daemon dies: the process exits right after answering
 ``DieOnNextSwitch()``     the next switch answers (True, "OK"), then the daemon dies while
                           "applying" (no profile_changed ever comes)
@@ -48,6 +49,7 @@ Test hooks on interface ``org.lltune.test.TunedMock`` (same object):
 """
 
 import os
+import time
 import uuid
 
 import dbus
@@ -128,6 +130,7 @@ def load(mock, parameters):
     mock.t_mode = str(parameters.get("mode", "auto"))
     mock.t_recommended = str(parameters.get("recommended", "virtual-guest"))
     mock.t_delay = float(parameters.get("apply_delay", 0.2))
+    mock.t_slow_after, mock.t_slow_calls, mock.t_slow_seconds = None, 0, 0.0
     mock.t_running = bool(mock.t_active)
     mock.t_applied = bool(mock.t_active)
     mock.t_authorized = True
@@ -149,7 +152,13 @@ def _log(mock, level, text):
 
 
 def _call(mock, name):
+    slow = mock.t_slow_after in mock.t_calls and mock.t_slow_calls > 0
     mock.t_calls.append(name)
+    if slow:
+        # The fault under test: a daemon too busy to answer in time. Blocking the mock's own
+        # loop is what a busy tuned does to its callers.
+        mock.t_slow_calls -= 1
+        time.sleep(mock.t_slow_seconds)
     return mock.t_authorized
 
 
@@ -395,6 +404,12 @@ def SetHang(self, hang):
 @dbus.service.method(CONTROL_IFACE, in_signature="d", out_signature="")
 def SetApplyDelay(self, seconds):
     self.t_delay = float(seconds)
+
+
+@dbus.service.method(CONTROL_IFACE, in_signature="sid", out_signature="")
+def SlowAfter(self, member, calls, seconds):
+    self.t_slow_after, self.t_slow_calls, self.t_slow_seconds = str(member), int(calls), \
+        float(seconds)
 
 
 def _die_soon(mock):
