@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from lltune.system import dbus
 from tests.conftest import REPO
 
 PACKAGE = os.path.join(REPO, "lltune")
@@ -104,6 +105,13 @@ def test_a_broken_bundled_copy_is_bus_unavailable(tmp_path):
     (tmp_path / "dbus_next" / "__init__.py").write_text("raise ImportError('broken copy')\n")
     result = run_child(tmp_path, hide=True)
     assert "does not import" in result["error"] and "broken copy" in result["error"], result
+
+
+def test_the_default_vendor_dir_is_where_the_spec_installs_it():
+    with open(os.path.join(REPO, "lltune.spec"), encoding="utf-8") as handle:
+        spec = handle.read()
+    assert "%global lltune_vendor_dir %{_datadir}/lltune/vendor\n" in spec
+    assert dbus.VENDOR_DIR == "/usr/share/lltune/vendor"
 
 
 def _dbus_next_imports(path):
