@@ -491,7 +491,7 @@ def _source1_url():
     return url.replace("%{dbus_next_version}", version)
 
 
-def test_make_srpm_alone_and_the_srpm_rebuilds_without_make(rpm_builds, downloads, tmp_path):
+def test_the_srpm_rebuilds_without_make(rpm_builds, downloads, tmp_path):
     """What a RHEL user does: `rpmbuild --rebuild` of the SRPM (`make srpm`, rpmbuild -bs), no
     --define: the spec's default version must name the tarball it carries, and the rebuilt
     package must hold what `make rpm` builds."""
