@@ -127,9 +127,9 @@ $(PKG_GEN)/lltune.bash: $(wildcard lltune/*.py lltune/*/*.py)
 
 # rpm and rpmlint from Debian's packages when they are missing (only on Debian); pip, setuptools
 # and wheel for the pyproject build (packaging/rpm-macros.debian), packaging for rpm's Python
-# dependency generator (pythondistdeps.py) and the BuildRequires, curl for the bundled sdist.
-PKG_APT_TOOLS = rpm rpmlint cpio python3-pip python3-setuptools python3-wheel python3-packaging \
-	curl
+# dependency generator (pythondistdeps.py) and the BuildRequires; pip also downloads the bundled
+# sdist.
+PKG_APT_TOOLS = rpm rpmlint cpio python3-pip python3-setuptools python3-wheel python3-packaging
 rpm-tools:
 	@if [ -e /etc/debian_version ]; then \
 		tests/ensure-apt-packages $(PKG_APT_TOOLS); \
@@ -158,40 +158,44 @@ tarball: rpm-tools
 	rm -f "$(PKG_TARBALL).files"
 	mv "$(PKG_TARBALL).tmp" "$(PKG_TARBALL)"
 
-# The bundled dbus-next sdist (the spec's Source1): downloaded once into $(PKG_DOWNLOADDIR), then
-# copied next to the tarball. Its sha256 is pinned in packaging/sources.sha256 and checked on
-# every build, so neither a changed upload nor a stale or tampered local copy gets built; the
-# file itself is never committed. Offline: put the file in $(PKG_DOWNLOADDIR) by hand.
+# The bundled dbus-next sdist (the spec's Source1): downloaded once into $(PKG_DOWNLOADDIR) by
+# pip, by project name and version, then copied next to the tarball. Its sha256 is pinned in
+# packaging/sources.sha256: pip checks it before it unpacks anything (hash-checking mode), and
+# the copy is checked again on every build, so neither a changed upload nor a stale or
+# tampered local file gets built; the file itself is never committed. PKG_PIP_DOWNLOAD_OPTIONS
+# adds pip options (offline: --no-index --find-links DIR).
 # BUNDLED_DBUS_NEXT: empty, the spec decides (bundled but on Fedora); yes or no force it
 # (--with/--without bundled_dbus_next; no needs no download).
 BUNDLED_DBUS_NEXT ?=
 PKG_DOWNLOADDIR ?= $(PKG_BUILDDIR)/downloads
 PKG_SOURCEDIR = $(PKG_BUILDDIR)/rpmbuild/SOURCES
 PKG_SHA256 = packaging/sources.sha256
+PKG_PIP_DOWNLOAD_OPTIONS ?=
 DBUS_NEXT_VERSION = $(shell sed -n 's/^%global dbus_next_version //p' lltune.spec)
-DBUS_NEXT_SOURCE1 = $(subst %{dbus_next_version},$(DBUS_NEXT_VERSION),$(shell \
-	sed -n 's/^Source1:[[:space:]]*//p' lltune.spec))
-# The file name rpmbuild looks for; the address may be overridden (a mirror, file://).
-DBUS_NEXT_SDIST = $(notdir $(DBUS_NEXT_SOURCE1))
-DBUS_NEXT_URL ?= $(DBUS_NEXT_SOURCE1)
+# What %{pypi_source dbus_next VERSION} names.
+DBUS_NEXT_SDIST = dbus_next-$(DBUS_NEXT_VERSION).tar.gz
 bundled-sources: rpm-tools
 ifneq ($(BUNDLED_DBUS_NEXT),no)
-	@test -n "$(DBUS_NEXT_VERSION)" && test -n "$(DBUS_NEXT_SDIST)" || \
-		{ echo "lltune.spec names no dbus_next_version or Source1" >&2; exit 1; }
+	@test -n "$(DBUS_NEXT_VERSION)" || { echo "lltune.spec names no dbus_next_version" >&2; exit 1; }
 	@grep -q '^[0-9a-f]\{64\}  $(DBUS_NEXT_SDIST)$$' $(PKG_SHA256) || \
 		{ echo "$(PKG_SHA256) pins no sha256 for $(DBUS_NEXT_SDIST)" >&2; exit 1; }
 	mkdir -p "$(PKG_DOWNLOADDIR)" "$(PKG_SOURCEDIR)"
 	@pin=$$(grep '  $(DBUS_NEXT_SDIST)$$' $(PKG_SHA256)); \
 	check() { (cd "$$1" && printf '%s\n' "$$pin" | sha256sum --check --strict --quiet); }; \
 	if ! check "$(PKG_DOWNLOADDIR)" 2>/dev/null; then \
-		echo "downloading $(DBUS_NEXT_URL)"; \
 		rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; \
-		curl --fail --silent --show-error --location --retry 3 --max-time 300 \
-			--output "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST).part" "$(DBUS_NEXT_URL)" || exit 1; \
-		mv "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST).part" "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; \
+		echo "downloading dbus-next $(DBUS_NEXT_VERSION) (sdist) with pip"; \
+		printf 'dbus-next==%s --hash=sha256:%s\n' "$(DBUS_NEXT_VERSION)" "$${pin%% *}" \
+			> "$(PKG_DOWNLOADDIR)/requirements.txt"; \
+		$(PKG_PYTHON) -m pip download --no-deps --no-binary :all: --no-build-isolation \
+			--require-hashes --disable-pip-version-check --quiet \
+			$(PKG_PIP_DOWNLOAD_OPTIONS) --dest "$(PKG_DOWNLOADDIR)" \
+			-r "$(PKG_DOWNLOADDIR)/requirements.txt" || \
+			{ echo "no dbus-next $(DBUS_NEXT_VERSION) sdist matching $(PKG_SHA256): refused" >&2; \
+			  rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; exit 1; }; \
 		if ! check "$(PKG_DOWNLOADDIR)"; then \
 			rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; \
-			echo "$(DBUS_NEXT_URL) does not match $(PKG_SHA256): refused" >&2; exit 1; \
+			echo "the download does not match $(PKG_SHA256): refused" >&2; exit 1; \
 		fi; \
 	fi; \
 	cp "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)" "$(PKG_SOURCEDIR)/$(DBUS_NEXT_SDIST)" && \

@@ -13,7 +13,7 @@ from tests.unit.packaging import rpmbuilds
 def rpm_tools():
     if rpmbuilds.missing_tools():
         ensure = os.path.join(REPO, "tests", "ensure-apt-packages")
-        result = rpmbuilds.run([ensure, "rpm", "rpmlint", "cpio", "make", "curl", "python3-pip",
+        result = rpmbuilds.run([ensure, "rpm", "rpmlint", "cpio", "make", "python3-pip",
                                 "python3-setuptools", "python3-wheel", "python3-packaging"])
         missing = rpmbuilds.missing_tools()
         if missing:

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 SPEC = os.path.join(REPO, "lltune.spec")
 COMPAT_MACROS = os.path.join(REPO, "packaging", "rpm-macros.debian")
-TOOLS = ["rpmbuild", "rpmlint", "rpm2cpio", "cpio", "rpmspec", "make", "curl"]
+TOOLS = ["rpmbuild", "rpmlint", "rpm2cpio", "cpio", "rpmspec", "make"]
 
 # What each layout puts where (lltune.spec, tuned_layout). `user`: tuned's user profile
 # directory, where `lltune apply` writes and the package has only %ghost entries.

@@ -63,7 +63,9 @@ GHOSTS = {"": (stat.S_IFDIR, 0o755), "/tuned.conf": (stat.S_IFREG, 0o644),
 EXPLAINED_WARNINGS = {
     # The project has no public home yet: add URL: (and a URL in Source0) when it has one.
     "no-url-tag": "no URL tag",
-    "invalid-url": "Source0 is a local tarball name, made by `make srpm`",
+    # Source0 is made by `make srpm`; on Debian, Source1 is a file name too (rpm-macros.debian's
+    # %pypi_source; RHEL's gives PyPI's address).
+    "invalid-url": "Source0 (and, built on Debian, Source1) are local file names",
     # dbus-next's aio/__init__.py and glib/__init__.py are the same two import lines: the
     # bundled copy is installed as upstream ships it.
     "files-duplicate": "two identical __init__.py files of the bundled dbus-next",
@@ -455,40 +457,43 @@ def test_without_bundling_the_package_requires_the_distributions_dbus_next(rpm_b
         "lltune-%s.tar.gz" % lltune.__version__, "lltune.spec"]
 
 
-def test_the_pinned_sha256_is_the_sources_and_is_checked(rpm_builds, downloads, tmp_path):
+def test_the_pinned_sha256_is_the_sources_and_is_checked(rpm_builds, tmp_path):
     built = rpm_builds("el9")
     path, digest = _sdist(built)
     with open(PIN, encoding="utf-8") as handle:
         pins = handle.read().splitlines()
     assert pins == ["%s  %s" % (digest, os.path.basename(path))]
-    assert "dbus_next" in os.path.basename(_source1_url())
-    # A copy in the download directory that does not match, and a download that does not
-    # either: refused, and nothing reaches the rpmbuild tree.
-    bad = tmp_path / "downloads"
-    bad.mkdir()
-    (bad / os.path.basename(path)).write_bytes(b"not the sdist")
-    bogus = tmp_path / "bogus.tar.gz"
-    bogus.write_bytes(b"still not the sdist")
-    result = run(["make", "--no-print-directory", "bundled-sources",
-                  "PKG_BUILDDIR=%s" % (tmp_path / "build"), "PKG_DOWNLOADDIR=%s" % bad,
-                  "DBUS_NEXT_URL=file://%s" % bogus])
+    # The file name is the one the spec's Source1 names.
+    parsed = run(["rpmspec", "-P"] + rpm_macro_args() + [SPEC])
+    assert parsed.returncode == 0, parsed.stdout
+    source1 = re.search(r"^Source1:\s+(\S+)$", parsed.stdout, re.M).group(1)
+    assert source1.rsplit("/", 1)[-1] == os.path.basename(path)
+    # A stale copy in the download directory, and an index that serves a wrong file: pip
+    # refuses it (hash-checking mode), and nothing reaches the rpmbuild tree.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / os.path.basename(path)).write_bytes(b"not the sdist")
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / os.path.basename(path)).write_bytes(b"still not the sdist")
+    sources = tmp_path / "build" / "rpmbuild" / "SOURCES" / os.path.basename(path)
+
+    def bundled_sources(find_links):
+        return run(["make", "--no-print-directory", "bundled-sources",
+                    "PKG_BUILDDIR=%s" % (tmp_path / "build"), "PKG_DOWNLOADDIR=%s" % downloads,
+                    "PKG_PIP_DOWNLOAD_OPTIONS=--no-index --find-links %s" % find_links])
+
+    result = bundled_sources(index)
     assert result.returncode != 0, result.stdout
-    assert "does not match packaging/sources.sha256: refused" in result.stdout
-    assert not (tmp_path / "build" / "rpmbuild" / "SOURCES" / os.path.basename(path)).exists()
-    assert not (bad / os.path.basename(path)).exists()
-    # The right file, offline (file://): accepted and copied.
-    result = run(["make", "--no-print-directory", "bundled-sources",
-                  "PKG_BUILDDIR=%s" % (tmp_path / "build"), "PKG_DOWNLOADDIR=%s" % bad,
-                  "DBUS_NEXT_URL=file://%s" % path])
+    assert "DO NOT MATCH THE HASHES" in result.stdout
+    assert "matching packaging/sources.sha256: refused" in result.stdout
+    assert not sources.exists() and not (downloads / os.path.basename(path)).exists()
+    # The right file, offline: accepted, copied, checked again.
+    result = bundled_sources(os.path.dirname(path))
     assert result.returncode == 0, result.stdout
     assert "sha256 as pinned" in result.stdout
-
-
-def _source1_url():
-    text = _spec_text()
-    version = re.search(r"^%global dbus_next_version (\S+)$", text, re.M).group(1)
-    url = re.search(r"^Source1:\s+(\S+)$", text, re.M).group(1)
-    return url.replace("%{dbus_next_version}", version)
+    with open(str(sources), "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == digest
 
 
 def test_the_srpm_rebuilds_without_make(rpm_builds, downloads, tmp_path):
