@@ -10,7 +10,7 @@ PY39 := $(VENV39)/bin/python
 # systemd-python, rpm tools for the RPM, mmdebstrap and QEMU for the guest system tests.
 APT_TEST_PACKAGES := dbus-daemon libdbus-1-dev libglib2.0-dev libsystemd-dev pkg-config gcc \
 	python3-dev python3-gi python3-dbus rpm rpmlint cpio python3-setuptools python3-packaging mmdebstrap \
-	qemu-system-x86 qemu-utils e2fsprogs
+	qemu-system-x86 qemu-utils e2fsprogs python3-pip python3-wheel
 DESTDIR ?=
 
 .PHONY: run test unit-test test39 lint system-test bench apt-deps clean

@@ -4,8 +4,8 @@
 # rpm macros, so the RPM and `make install` share one set of install rules.
 # packaging/README.md says how to build the RPM and where it lands.
 
-.PHONY: install install-python install-data install-docs generated tarball rpm srpm rpmlint \
-	rpm-tools
+.PHONY: install install-python install-data install-docs generated tarball bundled-sources rpm \
+	srpm rpmlint rpm-tools
 
 # The interpreter the package is built for: RHEL's and Debian's system python3 (not a venv's,
 # whose path would end up in /usr/bin/lltune's shebang).
@@ -28,9 +28,6 @@ mandir ?= $(datadir)/man
 bashcompletionsdir ?= $(datadir)/bash-completion/completions
 docdir ?= $(datadir)/doc/lltune
 licensedir ?= $(datadir)/licenses/lltune
-# RHEL's site-packages for PKG_PYTHON's version (what %{python3_sitelib} says there).
-pythonsitelib ?= $(prefix)/lib/python$(shell $(PKG_PYTHON) -c \
-	'import sys; print("%d.%d" % sys.version_info[:2])')/site-packages
 
 INSTALL ?= install
 # DESTDIR made absolute: some rules run from inside a subdirectory (`make install DESTDIR=tmp`).
@@ -51,15 +48,21 @@ PKG_UNIT_GLOBS = systemd/*.service systemd/*.timer systemd/*.socket systemd/*.pa
 
 install: install-python install-data install-docs
 
-# What %py3_build and %py3_install do on RHEL 9 (setup.cfg through a setup() call, since the
-# tree has no setup.py), with RHEL's site-packages layout. Byte-compiled (.pyc, .opt-1.pyc) as
-# RHEL's packages are, whatever PYTHONDONTWRITEBYTECODE says.
-PKG_SETUP = $(PKG_PYTHON) -c 'from setuptools import setup; setup()'
+# What the spec's %pyproject_wheel and %pyproject_install do (packaging/pyproject-compat.py):
+# a wheel built without build isolation, installed with RHEL's site-packages layout
+# ($(prefix)/lib/python3.X/site-packages), `#!PKG_PYTHON -s` scripts, byte-compiled (.pyc,
+# .opt-1.pyc) as RHEL's packages are. Built from a copy of the Python sources under
+# $(PKG_BUILDDIR), so setuptools' build/ and egg-info never land in the working tree.
+# The RPM's bundled dbus-next is not installed: this is an install for a host that has one.
+PKG_PYTHON_SOURCES = lltune setup.cfg setup.py pyproject.toml README.md LICENSE
+PKG_COMPAT = $(PKG_PYTHON) -B "$(abspath packaging/pyproject-compat.py)"
 install-python:
-	$(PKG_SETUP) build --build-base "$(PKG_BUILDDIR)/python" --executable="$(PKG_PYTHON) -s"
-	PYTHONDONTWRITEBYTECODE= $(PKG_SETUP) build --build-base "$(PKG_BUILDDIR)/python" \
-		install -O1 --skip-build --root "$(or $(PKG_DEST),/)" --prefix "$(prefix)" \
-		--install-lib "$(pythonsitelib)" --install-scripts "$(bindir)"
+	rm -rf "$(PKG_BUILDDIR)/python"
+	mkdir -p "$(PKG_BUILDDIR)/python/src"
+	tar -c --exclude=__pycache__ --exclude='*.pyc' $(wildcard $(PKG_PYTHON_SOURCES)) | \
+		tar -x -C "$(PKG_BUILDDIR)/python/src"
+	cd "$(PKG_BUILDDIR)/python/src" && $(PKG_COMPAT) wheel "$(abspath $(PKG_BUILDDIR))/python/wheel"
+	$(PKG_COMPAT) install "$(or $(PKG_DEST),/)" "$(prefix)" "$(abspath $(PKG_BUILDDIR))/python/wheel"
 
 # Everything but the Python package and the docs: what lltune.spec's %install runs. The tuned
 # profile is installed as a whole directory; its scripts (executable in the tree, or *.sh) 0755.
@@ -122,11 +125,14 @@ $(PKG_GEN)/lltune.bash: $(wildcard lltune/*.py lltune/*/*.py)
 
 # --- RPM ------------------------------------------------------------------------------------
 
-# rpm and rpmlint from Debian's packages when they are missing (only on Debian); setuptools for
-# the build, packaging for rpm's Python dependency generator (pythondistdeps.py).
+# rpm and rpmlint from Debian's packages when they are missing (only on Debian); pip, setuptools
+# and wheel for the pyproject build (packaging/rpm-macros.debian), packaging for rpm's Python
+# dependency generator (pythondistdeps.py) and the BuildRequires; pip also downloads the bundled
+# sdist.
+PKG_APT_TOOLS = rpm rpmlint cpio python3-pip python3-setuptools python3-wheel python3-packaging
 rpm-tools:
 	@if [ -e /etc/debian_version ]; then \
-		tests/ensure-apt-packages rpm rpmlint cpio python3-setuptools python3-packaging; \
+		tests/ensure-apt-packages $(PKG_APT_TOOLS); \
 	fi
 
 # The source tarball, deterministic: the tree as git sees it (tracked files plus new ones not
@@ -152,30 +158,91 @@ tarball: rpm-tools
 	rm -f "$(PKG_TARBALL).files"
 	mv "$(PKG_TARBALL).tmp" "$(PKG_TARBALL)"
 
-# rpmbuild in a private tree under $(PKG_BUILDDIR), results flat in $(PKG_DISTDIR). Where rpm
+# The bundled dbus-next sdist (the spec's Source1): downloaded once into $(PKG_DOWNLOADDIR) by
+# pip, by project name and version, then copied next to the tarball. Its sha256 is pinned in
+# packaging/sources.sha256: pip checks it before it unpacks anything (hash-checking mode), and
+# the copy is checked again on every build, so neither a changed upload nor a stale or
+# tampered local file gets built; the file itself is never committed. PKG_PIP_DOWNLOAD_OPTIONS
+# adds pip options (offline: --no-index --find-links DIR).
+# BUNDLED_DBUS_NEXT: empty, the spec decides (bundled but on Fedora); yes or no force it
+# (--with/--without bundled_dbus_next; no needs no download).
+BUNDLED_DBUS_NEXT ?=
+PKG_DOWNLOADDIR ?= $(PKG_BUILDDIR)/downloads
+PKG_SOURCEDIR = $(PKG_BUILDDIR)/rpmbuild/SOURCES
+PKG_SHA256 = packaging/sources.sha256
+PKG_PIP_DOWNLOAD_OPTIONS ?=
+DBUS_NEXT_VERSION = $(shell sed -n 's/^%global dbus_next_version //p' lltune.spec)
+# What %{pypi_source dbus_next VERSION} names.
+DBUS_NEXT_SDIST = dbus_next-$(DBUS_NEXT_VERSION).tar.gz
+bundled-sources: rpm-tools
+ifneq ($(BUNDLED_DBUS_NEXT),no)
+	@test -n "$(DBUS_NEXT_VERSION)" || { echo "lltune.spec names no dbus_next_version" >&2; exit 1; }
+	@grep -q '^[0-9a-f]\{64\}  $(DBUS_NEXT_SDIST)$$' $(PKG_SHA256) || \
+		{ echo "$(PKG_SHA256) pins no sha256 for $(DBUS_NEXT_SDIST)" >&2; exit 1; }
+	mkdir -p "$(PKG_DOWNLOADDIR)" "$(PKG_SOURCEDIR)"
+	@pin=$$(grep '  $(DBUS_NEXT_SDIST)$$' $(PKG_SHA256)); \
+	check() { (cd "$$1" && printf '%s\n' "$$pin" | sha256sum --check --strict --quiet); }; \
+	if ! check "$(PKG_DOWNLOADDIR)" 2>/dev/null; then \
+		rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; \
+		echo "downloading dbus-next $(DBUS_NEXT_VERSION) (sdist) with pip"; \
+		printf 'dbus-next==%s --hash=sha256:%s\n' "$(DBUS_NEXT_VERSION)" "$${pin%% *}" \
+			> "$(PKG_DOWNLOADDIR)/requirements.txt"; \
+		$(PKG_PYTHON) -m pip download --no-deps --no-binary :all: --no-build-isolation \
+			--require-hashes --disable-pip-version-check --quiet \
+			$(PKG_PIP_DOWNLOAD_OPTIONS) --dest "$(PKG_DOWNLOADDIR)" \
+			-r "$(PKG_DOWNLOADDIR)/requirements.txt" || \
+			{ echo "no dbus-next $(DBUS_NEXT_VERSION) sdist matching $(PKG_SHA256): refused" >&2; \
+			  rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; exit 1; }; \
+		if ! check "$(PKG_DOWNLOADDIR)"; then \
+			rm -f "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)"; \
+			echo "the download does not match $(PKG_SHA256): refused" >&2; exit 1; \
+		fi; \
+	fi; \
+	cp "$(PKG_DOWNLOADDIR)/$(DBUS_NEXT_SDIST)" "$(PKG_SOURCEDIR)/$(DBUS_NEXT_SDIST)" && \
+		check "$(PKG_SOURCEDIR)" && echo "$(DBUS_NEXT_SDIST): sha256 as pinned"
+endif
+
+# tuned's profile layout (see lltune.spec): empty, the distribution's (el9 on RHEL 9 and on
+# Debian); el9 or el10 force it. el9 results land in $(PKG_DISTDIR), el10 ones in
+# $(PKG_DISTDIR)/el10 (both packages have the same file name).
+TUNED_LAYOUT ?=
+ifneq ($(filter-out el9 el10,$(TUNED_LAYOUT)),)
+$(error TUNED_LAYOUT must be el9 or el10 (or empty), not $(TUNED_LAYOUT))
+endif
+ifneq ($(filter-out yes no,$(BUNDLED_DBUS_NEXT)),)
+$(error BUNDLED_DBUS_NEXT must be yes or no (or empty), not $(BUNDLED_DBUS_NEXT))
+endif
+PKG_RPMDIR = $(PKG_DISTDIR)$(if $(filter el10,$(TUNED_LAYOUT)),/el10)
+
+# rpmbuild in a private tree under $(PKG_BUILDDIR), results flat in $(PKG_RPMDIR). Where rpm
 # lacks RHEL's macros (Debian): load packaging/rpm-macros.debian, use a private database, and
 # skip the BuildRequires check (nothing is installed as an rpm there). On RHEL the system
-# database checks BuildRequires (`dnf builddep lltune.spec` installs them).
+# database checks BuildRequires (`dnf builddep lltune.spec` installs them; the dynamic ones
+# from %generate_buildrequires need mock or `dnf builddep` on the .buildreqs.nosrc.rpm of
+# `rpmbuild -br`).
 PKG_RPMBUILD = rpmbuild \
 	$$(if [ "$$(rpm --eval '%{?py3_install:yes}')" != yes ]; then \
 		echo --load packaging/rpm-macros.debian --nodeps \
 			--dbpath "$(abspath $(PKG_BUILDDIR))/rpmdb"; fi) \
 	--define "_topdir $(abspath $(PKG_BUILDDIR))/rpmbuild" \
-	--define "_rpmdir $(abspath $(PKG_DISTDIR))" \
-	--define "_srcrpmdir $(abspath $(PKG_DISTDIR))" \
+	--define "_rpmdir $(abspath $(PKG_RPMDIR))" \
+	--define "_srcrpmdir $(abspath $(PKG_RPMDIR))" \
 	--define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
-	--define "lltune_version $(LLTUNE_VERSION)"
+	--define "lltune_version $(LLTUNE_VERSION)" \
+	$(if $(TUNED_LAYOUT),--define "tuned_layout $(TUNED_LAYOUT)") \
+	$(if $(BUNDLED_DBUS_NEXT),$(if $(filter yes,$(BUNDLED_DBUS_NEXT)),--with,--without) \
+		bundled_dbus_next)
 
-srpm: tarball
-	mkdir -p "$(PKG_DISTDIR)"
+srpm: tarball bundled-sources
+	mkdir -p "$(PKG_RPMDIR)"
 	$(PKG_RPMBUILD) -bs lltune.spec
 
-rpm: tarball
-	mkdir -p "$(PKG_DISTDIR)"
+rpm: tarball bundled-sources
+	mkdir -p "$(PKG_RPMDIR)"
 	$(PKG_RPMBUILD) -ba lltune.spec
 
-# rpmlint on what `make rpm` built, with the filters for Debian-side noise.
+# rpmlint on what `make rpm` built (same TUNED_LAYOUT), with the filters for Debian-side noise.
 rpmlint: rpm
 	rpmlint -r packaging/rpmlintrc \
-		"$(PKG_DISTDIR)/lltune-$(LLTUNE_VERSION)-"*.noarch.rpm \
-		"$(PKG_DISTDIR)/lltune-$(LLTUNE_VERSION)-"*.src.rpm
+		"$(PKG_RPMDIR)/lltune-$(LLTUNE_VERSION)-"*.noarch.rpm \
+		"$(PKG_RPMDIR)/lltune-$(LLTUNE_VERSION)-"*.src.rpm

@@ -3,10 +3,17 @@
 dbus-next is asyncio-based; lltune's commands are sequential, so each SystemBus owns a private
 event loop and every call is bounded by a deadline. DBUS_SYSTEM_BUS_ADDRESS is honoured, which
 is how the integration tests point it at a private bus.
+
+dbus-next is imported in one place, import_dbus_next(): the system's copy when Python finds
+one, else the copy the RPM bundles in VENDOR_DIR (RHEL 9, BaseOS/AppStream/CRB/EPEL 9, has no
+python3-dbus-next; packaging/README.md).
 """
 
 import asyncio
 import contextlib
+import os
+import sys
+from types import ModuleType
 from typing import Any, List, Optional, Sequence
 
 from lltune.common.errors import EnvironmentProblem
@@ -14,6 +21,9 @@ from lltune.common.errors import EnvironmentProblem
 SYSTEMD = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1",
            "org.freedesktop.systemd1.Manager")
 TUNED = ("com.redhat.tuned", "/Tuned", "com.redhat.tuned.control")
+# Where lltune.spec installs its bundled dbus-next (%{_datadir}/lltune/vendor/dbus_next): a
+# private directory outside site-packages, so no other program imports it by accident.
+VENDOR_DIR = "/usr/share/lltune/vendor"
 
 
 class BusUnavailable(EnvironmentProblem):
@@ -31,6 +41,39 @@ class CallFailed(EnvironmentProblem):
         self.error_name = name
 
 
+def import_dbus_next(vendor_dir: str = VENDOR_DIR) -> ModuleType:
+    """The dbus_next package, with the submodules lltune uses (aio, constants) loaded.
+
+    The system's copy (site-packages, a venv, PYTHONPATH) wins. Only when Python finds none is
+    `vendor_dir` appended to sys.path, after every other entry, so the bundled copy never
+    shadows one the administrator installed. BusUnavailable when neither imports."""
+    try:
+        import dbus_next
+    except ImportError:
+        # A copy that failed half-way may have left submodules behind: they are not the
+        # bundled copy's.
+        for name in [name for name in sys.modules if name.startswith("dbus_next.")]:
+            del sys.modules[name]
+        if not os.path.isdir(os.path.join(vendor_dir, "dbus_next")):
+            raise BusUnavailable("the dbus-next Python package is not installed (nor bundled "
+                                 "in %s)" % vendor_dir) from None
+        if vendor_dir not in sys.path:
+            sys.path.append(vendor_dir)
+        try:
+            import dbus_next
+        except ImportError as exc:
+            raise BusUnavailable("the bundled dbus-next in %s does not import: %s"
+                                 % (vendor_dir, exc)) from None
+    try:
+        # What SystemBus and tuned.py use as dbus_next.aio and dbus_next.constants.
+        import dbus_next.aio
+        import dbus_next.constants
+    except ImportError as exc:
+        raise BusUnavailable("dbus-next in %s is incomplete: %s"
+                             % (os.path.dirname(dbus_next.__file__ or "?"), exc)) from None
+    return dbus_next
+
+
 class SystemBus:
     """`with SystemBus() as bus: bus.call(*SYSTEMD, "GetUnit", "s", ["tuned.service"])`."""
 
@@ -41,11 +84,8 @@ class SystemBus:
         self.bus: Any = None
 
     def __enter__(self) -> "SystemBus":
-        try:
-            from dbus_next import BusType
-            from dbus_next.aio import MessageBus
-        except ImportError:
-            raise BusUnavailable("the dbus-next Python package is not installed") from None
+        dbus_next = import_dbus_next()
+        BusType, MessageBus = dbus_next.BusType, dbus_next.aio.MessageBus
         self.loop = asyncio.new_event_loop()
         # dbus-next binds its futures to the current loop when the bus object is made.
         asyncio.set_event_loop(self.loop)
@@ -102,8 +142,9 @@ class SystemBus:
              timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
         """One method call; the reply's body as a list. autostart=False: a service that is
         not running stays so (D-Bus activation would otherwise start it)."""
-        from dbus_next import Message, MessageType
-        from dbus_next.constants import MessageFlag
+        dbus_next = import_dbus_next()
+        Message, MessageType = dbus_next.Message, dbus_next.MessageType
+        MessageFlag = dbus_next.constants.MessageFlag
 
         message = Message(destination=destination, path=path, interface=interface,
                           member=member, signature=signature, body=list(body),

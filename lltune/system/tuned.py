@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.common.errors import EnvironmentProblem, HostError
-from lltune.system.dbus import TUNED, CallFailed, SystemBus
+from lltune.system.dbus import TUNED, CallFailed, SystemBus, import_dbus_next
 
 DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
 TUNED_APPLY_TIMEOUT = 600.0  # what tuned-adm itself waits for a profile switch
@@ -124,8 +124,9 @@ class Tuned:
 
     async def _switch(self, profile: str, call: Tuple[str, str, List[Any]], timeout: float,
                       start_after: bool) -> None:
-        from dbus_next import Message, MessageType
-        from dbus_next.constants import MessageFlag
+        dbus_next = import_dbus_next()
+        Message, MessageType = dbus_next.Message, dbus_next.MessageType
+        MessageFlag = dbus_next.constants.MessageFlag
 
         bus = self.bus.bus
         loop = asyncio.get_event_loop()
