@@ -28,6 +28,7 @@ message and a warning on stderr. A guest that *fails* to boot is an error, not a
 Set LLTUNE_RIG_REQUIRE=1 (CI) to turn even a missing tool into an error.
 """
 
+import itertools
 import os
 import sys
 import warnings
@@ -118,6 +119,14 @@ def item_suite(item):
     return None
 
 
+def pytest_itemcollected(item):
+    """Remember where each test was defined (collection order, before any reordering)."""
+    item._rig_index = next(_COLLECTED)
+
+
+_COLLECTED = itertools.count()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -127,16 +136,18 @@ def pytest_collection_modifyitems(config, items):
     # that takes CPU from them. Then the guest tests suite by suite (image.SUITES' order):
     # one guest at a time, each booted once. Within a suite, the tests marked rig_early
     # (what a fresh guest must look like), then the rest, which may leave the guest
-    # changed. A stable sort, after pytest's own grouping by fixture instance (trylast),
-    # keeps every other order as it was.
+    # changed; each in the order the files define them (modules such as
+    # test_apply_guest.py run a flow in file order), whatever pytest's grouping by fixture
+    # instance (which differs between pytest versions) did before this hook (trylast).
     order = {suite: i for i, suite in enumerate(image.SUITES)}
 
     def rank(item):
+        index = getattr(item, "_rig_index", 0)
         suite = item_suite(item)
         if suite is None:
-            return (0, 0, 0)
+            return (0, 0, 0, index)
         return (1, order.get(suite, len(order)), 0 if item.get_closest_marker("rig_early")
-                else 1)
+                else 1, index)
 
     items.sort(key=rank)
 
