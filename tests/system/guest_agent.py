@@ -6,6 +6,8 @@ files under /mnt/rig/ctl/ (the host's <share>/ctl/):
 
 * ``ready/<boot>.json``: written once the agent runs; ``<boot>`` is the ``rig.boot=`` value
   of the kernel command line, so the host never mistakes an earlier boot's file for this one.
+  It also says what the guest is: ``debian_version``, ``os_version_id`` and
+  ``tuned_version`` (read from files, no command run: "" when not found).
 * ``req/<id>.json``: a request ``{"id", "cmd", "timeout", "stdin"}``, written by the host
   under a temporary name and renamed, so the agent never reads half a request. The agent
   deletes it when it takes it (a restarted agent does not run it twice) and runs ``cmd``
@@ -24,8 +26,10 @@ Python 3.9-compatible; uses only the standard library (the guest's python3).
 """
 
 import contextlib
+import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -56,6 +60,35 @@ def _boot_number():
             if tok.startswith("rig.boot="):
                 return tok.split("=", 1)[1]
     return "0"
+
+
+def _read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def _os_release():
+    found = {}
+    for line in _read("/etc/os-release").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            found[key.strip()] = value.strip().strip('"')
+    return found
+
+
+def _tuned_version():
+    """tuned's version from its tuned/version.py (what `tuned --version` prints), without
+    running tuned: 'TUNED_VERSION_MAJOR = 2' ... lines."""
+    for path in sorted(glob.glob("/usr/lib/python3*/*-packages/tuned/version.py")):
+        text = _read(path)
+        parts = [re.search(r"^TUNED_VERSION_%s\s*=\s*(\d+)" % part, text, re.M)
+                 for part in ("MAJOR", "MINOR", "PATCH")]
+        if all(parts):
+            return ".".join(m.group(1) for m in parts)
+    return ""
 
 
 def _run(req):
@@ -103,7 +136,9 @@ def main():
         uptime = float(f.read().split()[0])
     _atomic_write(os.path.join(READY, boot + ".json"), json.dumps(
         {"boot": boot, "boot_id": boot_id, "cmdline": cmdline, "uptime": uptime,
-         "pid": os.getpid()}))
+         "pid": os.getpid(), "debian_version": _read("/etc/debian_version").strip(),
+         "os_version_id": _os_release().get("VERSION_ID", ""),
+         "tuned_version": _tuned_version()}))
     print("rig agent ready (boot %s, %.1f s after kernel start)" % (boot, uptime), flush=True)
     last_request = time.monotonic()
     while True:

@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""Build and cache the Debian 12 guest image the system tests boot.
+"""Build and cache the guest images the system tests boot: Debian 12 and Debian 13.
 
 Usage::
 
-    python3 tests/system/image.py build    # build if needed, print the image directory
-    python3 tests/system/image.py path     # print the cached image directory (exit 1 if none)
-    python3 tests/system/image.py key      # print the recipe key (sha256)
-    python3 tests/system/image.py clean    # delete every cached image
+    python3 tests/system/image.py build   # build what is missing, print the image dirs
+    python3 tests/system/image.py path    # print the cached image dirs (exit 1: one missing)
+    python3 tests/system/image.py key     # print the recipe keys (sha256)
+    python3 tests/system/image.py clean   # delete every cached image
+    python3 tests/system/image.py build --suite trixie   # one suite: only its value
+
+One recipe per Debian suite (:data:`RECIPES`): ``bookworm`` (Debian 12, tuned 2.20, RHEL 9's
+profile layout) and ``trixie`` (Debian 13, tuned 2.25.1, RHEL 10's layout). Without
+``--suite`` a command covers every suite and prints ``SUITE VALUE`` lines; with one suite it
+prints the bare value.
 
 The image is a plain ext4 file system (``base.raw``) packed with ``mkfs.ext4 -d`` from a
 root tree that ``mmdebstrap`` makes from Debian packages, plus the kernel and initrd copied
 out of it for QEMU's direct kernel boot. No loop mount, no root mount.
 
 It is cached under ``$LLTUNE_RIG_CACHE`` (default ``~/.cache/lltune-rig``) in
-``images/<key>/`` where ``key`` is the sha256 of :data:`RECIPE` (packages, files written
-into the tree, units masked, image size). Editing the recipe changes the key and so builds
-a new image; anything else (this file's code, comments) does not. A build happens in
-``images/.tmp-<key>-<pid>/`` and is renamed into place only when complete, so an interrupted
-build never leaves a half image where the rig looks.
+``images/<key>/`` where ``key`` is the sha256 of the suite's recipe (suite, packages, files
+written into the tree, units masked, image size). Editing a recipe changes its key and so
+builds a new image of that suite; anything else (this file's code, comments, the other
+suite's recipe) does not. The images of all suites live side by side; pruning keeps every
+suite's current image. A build happens in ``images/.tmp-<key>-<pid>/`` and is renamed into
+place only when complete, so an interrupted build never leaves a half image where the rig
+looks.
 
 The guest side of the rig (the agent that runs commands) is *not* in the image: the runner
 unit starts ``/mnt/rig/ctl/agent.py`` from the 9p share, so changing the agent needs no
@@ -36,7 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 # Bump when the build *procedure* changes in a way the recipe data does not show.
 RECIPE_VERSION = 1
@@ -54,6 +62,24 @@ PACKAGES = [
     # module: without both, Debian's tuned has no scheduler and no irqbalance plugin.
     "linux-perf", "python3-schedutils",
     "irqbalance", "rt-tests",
+]
+PACKAGES_BOOKWORM = PACKAGES
+
+PACKAGES_TRIXIE = [
+    "systemd", "systemd-sysv", "dbus", "udev", "kmod",
+    "tuned",  # 2.25.1 in trixie: RHEL 10's profile layout (/usr/lib/tuned/profiles)
+    "python3", "python3-dbus", "python3-gi",
+    "linux-image-amd64",  # 6.12
+    "ethtool", "iproute2", "procps",
+    "python3-yaml", "python3-jsonschema", "python3-jinja2", "python3-systemd",
+    "python3-dbus-next",
+    "rpm",
+    # linux-perf ships the Python `perf` module: tuned's irqbalance plugin imports it
+    # unconditionally, its scheduler plugin needs it to follow new processes. tuned 2.25
+    # uses os.sched_* where Python has them (3.13 does), so python3-schedutils is not
+    # needed (the smoke test checks the plugins are there and schedutils is not).
+    "linux-perf",
+    "irqbalance", "rt-tests", "rtla",
 ]
 
 # Units that would start background work at random times during a test.
@@ -152,6 +178,32 @@ RECIPE = {
     "image_size": "4G",   # sparse; the tree is about 750 MB
 }
 
+# Debian 13: the same tree as Debian 12 but for the suite and its packages.
+RECIPE_TRIXIE = dict(RECIPE, suite="trixie", packages=PACKAGES_TRIXIE)
+
+# Every suite's recipe, in the order a test session boots them.
+RECIPES = {"bookworm": RECIPE, "trixie": RECIPE_TRIXIE}
+SUITES = tuple(RECIPES)
+DEFAULT_SUITE = "bookworm"
+
+
+class Suite(NamedTuple):
+    """What a suite's guest is, for tests that must know (not part of any image key)."""
+
+    name: str
+    debian: str           # Debian release
+    tuned: str            # tuned's version series in that release
+    layout: str           # which RHEL's tuned profile layout it has
+    system_profiles: str  # where the packaged profiles are (tuned's SYSTEM_PROFILES_DIR)
+    user_profiles: str    # where an admin's profiles go, and win (USER_PROFILES_DIR)
+
+
+SUITE_INFO = {
+    "bookworm": Suite("bookworm", "12", "2.20", "rhel9", "/usr/lib/tuned", "/etc/tuned"),
+    "trixie": Suite("trixie", "13", "2.25", "rhel10", "/usr/lib/tuned/profiles",
+                    "/etc/tuned/profiles"),
+}
+
 HOST_TOOLS_BUILD = {
     "mmdebstrap": "apt-get install -y mmdebstrap",
     "mkfs.ext4": "apt-get install -y e2fsprogs",
@@ -160,6 +212,15 @@ HOST_TOOLS_BUILD = {
 
 class RigError(RuntimeError):
     """A one-line, user-facing failure of the rig (missing tool, failed build...)."""
+
+
+def recipe_for(suite: str) -> dict:
+    """The recipe of a suite ('bookworm', 'trixie')."""
+    try:
+        return RECIPES[suite]
+    except KeyError:
+        raise RigError("unknown guest suite %r (known: %s)" % (suite, ", ".join(SUITES))) \
+            from None
 
 
 def recipe_key(recipe: Optional[dict] = None) -> str:
@@ -203,8 +264,20 @@ class Image:
         return all(p.is_file() for p in (self.disk, self.kernel, self.initrd,
                                           self.dir / "recipe.json"))
 
+    @property
+    def suite(self) -> Optional[str]:
+        """The Debian suite the image was built from (from its recipe.json)."""
+        return _suite_of(self.dir)
+
     def __repr__(self) -> str:
         return "Image(%s)" % self.dir
+
+
+def _suite_of(directory: Path) -> Optional[str]:
+    try:
+        return json.loads((Path(directory) / "recipe.json").read_text()).get("suite")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def cached_image(recipe: Optional[dict] = None) -> Optional[Image]:
@@ -260,12 +333,17 @@ def _remove_stale_temps(images: Path) -> None:
 
 
 def _prune(images: Path, keep: str, spare: int = 2) -> None:
-    """Keep the current image and the `spare` most recently used others."""
-    others = [d for d in images.iterdir()
-              if d.is_dir() and not d.name.startswith(".") and d.name != keep]
-    others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
-    for old in others[spare:]:
-        shutil.rmtree(old, ignore_errors=True)
+    """Delete old images: never `keep` nor the current image of any suite in RECIPES;
+    of the others, the `spare` most recently used of each suite stay."""
+    current = {keep} | {recipe_key(r) for r in RECIPES.values()}
+    by_suite = {}  # type: Dict[Optional[str], List[Path]]
+    for d in images.iterdir():
+        if d.is_dir() and not d.name.startswith(".") and d.name not in current:
+            by_suite.setdefault(_suite_of(d), []).append(d)
+    for others in by_suite.values():
+        others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in others[spare:]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _log(msg: str) -> None:
@@ -379,7 +457,8 @@ def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
                     cmd.append("--setup-hook=mkdir -p \"$(dirname %s)\" && printf %%s %s > %s"
                                % (dest, shlex.quote(content), dest))
                 cmd += [recipe["suite"], str(root)]
-                _log("building the guest image %s (takes a few minutes)" % key[:12])
+                _log("building the %s guest image %s (takes a few minutes)"
+                     % (recipe["suite"], key[:12]))
                 _run(cmd, log, timeout=1500)
                 _customise(root, recipe)
                 shutil.copyfile(str(_boot_file(root, "vmlinuz")), str(tmp / "vmlinuz"))
@@ -395,36 +474,65 @@ def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
         except BaseException:
             _safe_rmtree(tmp)
             raise
-        _log("built %s in %.0f s" % (final.dir, time.monotonic() - started))
+        _log("built the %s image %s in %.0f s"
+             % (recipe["suite"], final.dir, time.monotonic() - started))
         _prune(images, key)
     return final
+
+
+def clean(suites: Optional[List[str]] = None) -> None:
+    """Delete the cached images of the given suites (all of them, and the build lock and
+    leftovers, when None)."""
+    images = cache_dir() / "images"
+    if suites is None:
+        _safe_rmtree(images)
+        return
+    if not images.is_dir():
+        return
+    wanted = set(suites)
+    for d in images.iterdir():
+        if d.is_dir() and not d.name.startswith(".") and _suite_of(d) in wanted:
+            _safe_rmtree(d)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=["build", "path", "key", "clean"])
+    ap.add_argument("--suite", choices=list(SUITES) + ["all"], default="all",
+                    help="one suite (prints its bare value) or all (default: SUITE VALUE lines)")
     ap.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = ap.parse_args(argv)
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+
+    def say(suite: str, value: object) -> None:
+        print(value if args.suite != "all" else "%s %s" % (suite, value))
+
     # A terminated build cleans up like an interrupted one (stops mmdebstrap, removes the
     # temporary directory) instead of dying on the spot.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    status = 0
     try:
-        if args.command == "key":
-            print(recipe_key())
-        elif args.command == "path":
-            img = cached_image()
-            if img is None:
-                sys.stderr.write("image.py: no cached image for key %s\n" % recipe_key())
-                return 1
-            print(img.dir)
-        elif args.command == "clean":
-            _safe_rmtree(cache_dir() / "images")
-        else:
-            print(build(force=args.force).dir)
+        if args.command == "clean":
+            clean(None if args.suite == "all" else suites)
+            return 0
+        for suite in suites:
+            recipe = recipe_for(suite)
+            if args.command == "key":
+                say(suite, recipe_key(recipe))
+            elif args.command == "path":
+                img = cached_image(recipe)
+                if img is None:
+                    sys.stderr.write("image.py: no cached %s image for key %s\n"
+                                     % (suite, recipe_key(recipe)))
+                    status = 1
+                    continue
+                say(suite, img.dir)
+            else:
+                say(suite, build(recipe, force=args.force).dir)
     except RigError as exc:
         sys.stderr.write("image.py: %s\n" % exc)
         return 3
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@ The pytest fixture ``guest`` (conftest.py) wraps :class:`Guest`; this module wor
 pytest too::
 
     from rig import Guest
-    with Guest.start() as g:
-        print(g.run("tuned-adm active").stdout)
+    with Guest.start(suite="trixie") as g:     # or "bookworm" (the default)
+        print(g.suite, g.tuned_version, g.run("tuned-adm active").stdout)
         g.reboot()
+
+One image per Debian suite (image.py): ``bookworm`` (Debian 12, tuned 2.20, RHEL 9's profile
+layout) and ``trixie`` (Debian 13, tuned 2.25.1, RHEL 10's). Only one guest runs at a time in
+a process: booting a second while another runs is an error (the host has 2 cores).
 
 What a boot looks like (see README.md for the why):
 
@@ -153,11 +157,23 @@ def missing_boot_tool() -> Optional[str]:
 # ---------------------------------------------------------------------------------------
 # accelerator choice
 
-_ACCEL_VERDICT = {}  # "auto" -> "tcg" or "kvm", once probed
+# Verdict per guest image (its kernel decides whether nested KVM hangs): image directory
+# name -> "tcg" or "kvm", once probed in this process.
+_ACCEL_VERDICT = {}  # type: dict
 
 
 def _verdict_file() -> Path:
-    return image_mod.cache_dir() / "accel-verdict.json"
+    # One entry per guest kernel ({"verdicts": {key: accel}}). Not accel-verdict.json: that
+    # is the one-image file of the rig before it had two suites, still written by its copies.
+    return image_mod.cache_dir() / "accel-verdicts.json"
+
+
+def _saved_verdicts() -> dict:
+    try:
+        saved = json.loads(_verdict_file().read_text()).get("verdicts")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def _verdict_key(img: "image_mod.Image") -> str:
@@ -171,12 +187,18 @@ def _verdict_key(img: "image_mod.Image") -> str:
     return "%s %s %d %s" % (boot_id, qemu, qemu.stat().st_mtime, img.dir.name)
 
 
-def _remember_verdict(accel: str, key: Optional[str] = None) -> None:
-    _ACCEL_VERDICT["auto"] = accel
+def _remember_verdict(img: "image_mod.Image", accel: str, key: Optional[str] = None) -> None:
+    _ACCEL_VERDICT[img.dir.name] = accel
     if key is None:
         return
+    boot_id = key.split(" ", 1)[0]
+    # Verdicts of earlier host boots are dropped: they no longer hold.
+    verdicts = {k: v for k, v in _saved_verdicts().items() if k.split(" ", 1)[0] == boot_id}
+    verdicts[key] = accel
     with contextlib.suppress(OSError):
-        _verdict_file().write_text(json.dumps({"key": key, "accel": accel}))
+        tmp = _verdict_file().with_suffix(".tmp%d" % os.getpid())
+        tmp.write_text(json.dumps({"verdicts": verdicts}, indent=1, sort_keys=True))
+        os.rename(str(tmp), str(_verdict_file()))
 
 
 def _kvm_probe(img: "image_mod.Image", workdir: Path, deadline: float = 15.0) -> bool:
@@ -205,30 +227,27 @@ def _kvm_probe(img: "image_mod.Image", workdir: Path, deadline: float = 15.0) ->
 
 def choose_accel(img: "image_mod.Image", workdir: Path) -> str:
     """'tcg' or 'kvm'. $LLTUNE_RIG_ACCEL=tcg|kvm forces; 'auto' (default) probes KVM once
-    per test session and remembers the verdict, in this process and on disk for the rest
-    of this host boot (the same QEMU and guest kernel): the probe costs 15 s where KVM
-    hangs. A KVM verdict that turns out wrong falls back to TCG (Guest.first_boot)."""
+    per guest image (its kernel) and remembers the verdict, in this process and on disk for
+    the rest of this host boot (the same QEMU and guest kernel): the probe costs 15 s where
+    KVM hangs. A KVM verdict that turns out wrong falls back to TCG (Guest.first_boot)."""
     forced = os.environ.get("LLTUNE_RIG_ACCEL", "auto").strip().lower()
     if forced in ("tcg", "kvm"):
         return forced
-    if "auto" in _ACCEL_VERDICT:
-        return _ACCEL_VERDICT["auto"]
+    if img.dir.name in _ACCEL_VERDICT:
+        return _ACCEL_VERDICT[img.dir.name]
     key = _verdict_key(img)
-    try:
-        saved = json.loads(_verdict_file().read_text())
-    except (OSError, ValueError):
-        saved = {}
-    if saved.get("key") == key and saved.get("accel") in ("tcg", "kvm"):
-        _remember_verdict(saved["accel"])
-        _log("accelerator: %s (probed earlier in this host boot; %s)"
-             % (saved["accel"].upper(), _verdict_file()))
-        return saved["accel"]
+    saved = _saved_verdicts().get(key)
+    if saved in ("tcg", "kvm"):
+        _remember_verdict(img, saved)
+        _log("accelerator for the %s guest: %s (probed earlier in this host boot; %s)"
+             % (img.suite, saved.upper(), _verdict_file()))
+        return saved
     started = time.monotonic()
     accel = "kvm" if _kvm_probe(img, workdir) else "tcg"
-    _remember_verdict(accel, key)
-    _log("KVM probe: %s in %.1f s -> using %s" % (
-        "booted" if accel == "kvm" else "no usable KVM", time.monotonic() - started,
-        accel.upper()))
+    _remember_verdict(img, accel, key)
+    _log("KVM probe (%s guest kernel): %s in %.1f s -> using %s" % (
+        img.suite, "booted" if accel == "kvm" else "no usable KVM",
+        time.monotonic() - started, accel.upper()))
     return accel
 
 
@@ -264,15 +283,24 @@ def _tool(name: str) -> str:
 # ---------------------------------------------------------------------------------------
 # the guest
 
+_RUNNING = []  # type: List[Guest]  # guests of this process whose QEMU runs (at most one)
+
+
 class Guest:
-    """One QEMU guest on its own qcow2 overlay; survives reboots and hard kills."""
+    """One QEMU guest on its own qcow2 overlay; survives reboots and hard kills.
+
+    ``suite`` says which image it boots ('bookworm' or 'trixie'); ``info`` is that suite's
+    :class:`image.Suite` (Debian release, tuned series and profile layout, profile dirs);
+    ``tuned_version`` and ``debian_version`` are what the booted guest itself reports."""
 
     NICS = (("tap0", "52:54:00:4c:4c:01"), ("tap1", "52:54:00:4c:4c:02"))
     E1000E_MAC = "52:54:00:4c:4c:03"
 
     def __init__(self, img: "image_mod.Image", workdir: Path, accel: str = "tcg",
-                 src: Optional[Path] = REPO):
+                 src: Optional[Path] = REPO, suite: Optional[str] = None):
         self.image = img
+        self.suite = suite or img.suite or image_mod.DEFAULT_SUITE
+        self.info = image_mod.SUITE_INFO[self.suite]
         self.workdir = Path(workdir)
         self.accel = accel
         self.src = Path(src) if src else None
@@ -299,19 +327,22 @@ class Guest:
 
     @classmethod
     def create(cls, workdir: Optional[Path] = None, accel: Optional[str] = None,
-               src: Optional[Path] = REPO) -> "Guest":
-        """Build (or find) the image, pick the accelerator, make the overlay: not booted."""
+               src: Optional[Path] = REPO, suite: str = image_mod.DEFAULT_SUITE) -> "Guest":
+        """Build (or find) the suite's image, pick the accelerator, make the overlay: not
+        booted."""
         problem = missing_boot_tool()
         if problem:
             raise RigError(problem)
-        img = image_mod.build()
+        img = image_mod.build(image_mod.recipe_for(suite))
         if workdir is None:
             base = Path(os.environ.get("LLTUNE_RIG_WORKDIR") or image_mod.cache_dir() / "run")
             base.mkdir(parents=True, exist_ok=True)
             _remove_stale_workdirs(base)
-            workdir = Path(tempfile.mkdtemp(prefix="guest-%d-" % os.getpid(), dir=str(base)))
+            workdir = Path(tempfile.mkdtemp(prefix="guest-%d-%s-" % (os.getpid(), suite),
+                                            dir=str(base)))
         workdir = Path(workdir)
-        guest = cls(img, workdir, accel=accel or choose_accel(img, workdir), src=src)
+        guest = cls(img, workdir, accel=accel or choose_accel(img, workdir), src=src,
+                    suite=suite)
         guest._accel_forced = accel is not None or \
             os.environ.get("LLTUNE_RIG_ACCEL", "auto").strip().lower() in ("tcg", "kvm")
         return guest
@@ -324,16 +355,17 @@ class Guest:
         except BootError:
             if self.accel != "kvm" or self._accel_forced:
                 raise
-        _log("KVM boot failed; falling back to TCG for this session")
-        _remember_verdict("tcg")
+        _log("KVM boot of the %s guest failed; falling back to TCG for this session"
+             % self.suite)
+        _remember_verdict(self.image, "tcg")
         self.accel = "tcg"
         return self.boot()
 
     @classmethod
     def start(cls, workdir: Optional[Path] = None, accel: Optional[str] = None,
-              src: Optional[Path] = REPO) -> "Guest":
+              src: Optional[Path] = REPO, suite: str = image_mod.DEFAULT_SUITE) -> "Guest":
         """create() and first_boot(): a running guest."""
-        guest = cls.create(workdir, accel, src)
+        guest = cls.create(workdir, accel, src, suite=suite)
         try:
             guest.first_boot()
         except BaseException:
@@ -378,6 +410,33 @@ class Guest:
         """Host path of the guest's /mnt/rig/results."""
         return self.share / "results"
 
+    # -- what the guest is ---------------------------------------------------------------
+
+    @property
+    def tuned_version(self) -> str:
+        """tuned's version as the booted guest has it ('2.20.0', '2.25.1'; '' if none)."""
+        return self.ready.get("tuned_version") or ""
+
+    @property
+    def debian_version(self) -> str:
+        """The guest's /etc/debian_version ('12.12', '13.2', ...)."""
+        return self.ready.get("debian_version") or ""
+
+    @property
+    def tuned_layout(self) -> str:
+        """Whose tuned profile layout the guest has: 'rhel9' (profiles in /usr/lib/tuned,
+        /etc/tuned) or 'rhel10' (/usr/lib/tuned/profiles, /etc/tuned/profiles)."""
+        return self.info.layout
+
+    def tuned_profile_dir(self, name: str, user: bool = True) -> str:
+        """Where profile `name` lives in the guest: the admin's directory (user=True, the
+        one that wins) or the packaged one."""
+        base = self.info.user_profiles if user else self.info.system_profiles
+        return "%s/%s" % (base, name)
+
+    def __repr__(self) -> str:
+        return "Guest(%s, %s, %s)" % (self.suite, self.accel, self.workdir)
+
     # -- boot -----------------------------------------------------------------------------
 
     def qemu_argv(self, append: str) -> List[str]:
@@ -387,7 +446,8 @@ class Guest:
         else:
             accel = ["-accel", os.environ.get("LLTUNE_RIG_TCG") or "tcg,thread=multi",
                      "-cpu", os.environ.get("LLTUNE_RIG_TCG_CPU") or TCG_CPU]
-        argv = [_tool(QEMU), "-name", "lltune-guest", "-machine", "q35"] + accel + [
+        argv = [_tool(QEMU), "-name", "lltune-guest-" + self.suite,
+                "-machine", "q35"] + accel + [
             "-smp", "4,sockets=2,cores=2,threads=1", "-m", "2048",
             "-object", "memory-backend-ram,id=m0,size=1G",
             "-object", "memory-backend-ram,id=m1,size=1G",
@@ -439,6 +499,10 @@ class Guest:
         """Start QEMU on the overlay and wait for the agent; return its ready record."""
         if self.running():
             raise RigError("boot(): the guest is already running")
+        others = [g for g in _RUNNING if g is not self and g.running()]
+        if others:
+            raise RigError("boot(): the %s guest is still running in this process (one QEMU "
+                           "at a time: close it first)" % others[0].suite)
         self.boots += 1
         self.extra_append = extra_append.strip()
         append = "%s rig.boot=%d %s" % (BASE_APPEND, self.boots, self.extra_append)
@@ -447,9 +511,11 @@ class Guest:
         for d in ("req", "res"):
             shutil.rmtree(self.ctl / d, ignore_errors=True)
             (self.ctl / d).mkdir()
-        self._mark_console("boot %d, %s, append: %s" % (self.boots, self.accel, append))
+        self._mark_console("boot %d of the %s guest, %s, append: %s"
+                           % (self.boots, self.suite, self.accel, append))
         started = time.monotonic()
         self._spawn(append)
+        _RUNNING[:] = [g for g in _RUNNING if g is not self and g.running()] + [self]
         ready = self.ctl / "ready" / ("%d.json" % self.boots)
         deadline = started + float(os.environ.get("LLTUNE_RIG_BOOT_TIMEOUT") or
                                    BOOT_DEADLINE[self.accel])
@@ -471,7 +537,8 @@ class Guest:
         self.ready = json.loads(ready.read_text())
         took = time.monotonic() - started
         self.boot_seconds.append(took)
-        _log("guest boot %d (%s) ready in %.1f s" % (self.boots, self.accel, took))
+        _log("%s guest boot %d (%s) ready in %.1f s" % (self.suite, self.boots, self.accel,
+                                                       took))
         return self.ready
 
     def _console_tail(self, lines: int = 25) -> str:

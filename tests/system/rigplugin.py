@@ -7,8 +7,10 @@ pytest run to prove they work. A "guest" here is anything with a ``console_log``
 On a failed test (setup, call or teardown) that uses a registered guest, the whole console
 log of the session so far is copied to ``<results>/<test>/console.log`` and the part written
 while that test ran to ``<results>/<test>/console.test.log``, where ``<results>`` is
-``$LLTUNE_RIG_RESULTS`` or ``tests/system/results``. The path is printed in the failure's
-report (section "rig console log") and again in the terminal summary.
+``$LLTUNE_RIG_RESULTS`` or ``tests/system/results`` and ``<test>`` names the suite of the
+guest (``test_x.test_y_trixie``: the test's id, or the guest's ``suite`` added to it). The
+path is printed in the failure's report (section "rig console log") and again in the
+terminal summary.
 """
 
 import os
@@ -16,7 +18,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
@@ -43,8 +45,18 @@ def results_root() -> Path:
     return Path(os.environ.get("LLTUNE_RIG_RESULTS") or HERE / "results")
 
 
-def result_dir_name(nodeid: str) -> str:
-    """A stable directory name for a test: 'test_file.py::test_x[a b]' -> 'test_file.test_x-a_b'."""
+def result_dir_name(nodeid: str, suite: Optional[str] = None) -> str:
+    """A stable directory name for a test: 'test_file.py::test_x[a b]' -> 'test_file.test_x_a_b'.
+
+    With `suite` (the guest's), the name says it: 'test_x[trixie]' stays 'test_x_trixie',
+    and a test whose id lacks it becomes 'test_x_trixie' too ('test_x[a]': 'test_x_a_trixie')."""
+    if suite:
+        params = nodeid[nodeid.index("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid \
+            else None
+        if params is None:
+            nodeid += "[%s]" % suite
+        elif suite not in re.split(r"[^A-Za-z0-9]+", params):
+            nodeid = nodeid[:-1] + " %s]" % suite
     path, _, name = nodeid.partition("::")
     stem = Path(path).stem
     name = name.replace("::", ".")
@@ -69,7 +81,7 @@ def _guests_of(item) -> List[object]:
 
 def save_console(guest, nodeid: str, start_offset: int = 0) -> Path:
     """Copy the guest's console log for the failed test; return the saved path."""
-    dest_dir = results_root() / result_dir_name(nodeid)
+    dest_dir = results_root() / result_dir_name(nodeid, getattr(guest, "suite", None))
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / "console.log"
     src = Path(guest.console_log)

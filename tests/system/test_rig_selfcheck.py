@@ -1,11 +1,14 @@
-"""The rig keeps the guest console log of a failed test where the output says (no guest
-needed: an inner pytest run uses rigplugin's hooks with a stand-in guest)."""
+"""Host-only checks of the rig (no guest): the console log of a failed test is kept where
+the output says (an inner pytest run uses rigplugin's hooks with a stand-in guest), the
+image recipes and their cache, and how the guest tests are spread over the suites."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import image
@@ -112,11 +115,106 @@ def test_result_dir_names_are_stable_and_safe():
     assert name == "test_x.TestA.test_b_a_b_c"
 
 
+def test_result_dir_names_say_the_suite():
+    name = rigplugin.result_dir_name
+    assert name("t/test_x.py::test_b[trixie]", "trixie") == "test_x.test_b_trixie"
+    assert name("t/test_x.py::test_b", "bookworm") == "test_x.test_b_bookworm"
+    assert name("t/test_x.py::test_b[one]", "trixie") == "test_x.test_b_one_trixie"
+    assert name("t/test_x.py::test_b[trixie-one]", "trixie") == "test_x.test_b_trixie-one"
+
+
 def test_recipe_key_changes_with_the_recipe_only():
     key = image.recipe_key()
     assert key == image.recipe_key()
     changed = dict(image.RECIPE, packages=image.PACKAGES + ["strace"])
     assert image.recipe_key(changed) != key
+
+
+# The key of the Debian 12 image the rig has cached since before Debian 13 came. Changing the
+# bookworm recipe rebuilds that image on every machine: when you mean to, update this key.
+BOOKWORM_KEY = "f7b31b8295426e4936a1f86fcc29bf36af7c36d1e8bf8124acc65889b122ee15"
+
+
+def test_bookworm_recipe_is_unchanged():
+    assert image.recipe_key(image.recipe_for("bookworm")) == BOOKWORM_KEY
+    assert image.RECIPE is image.recipe_for("bookworm")  # the default, as before
+
+
+def test_one_recipe_per_suite():
+    assert image.SUITES == ("bookworm", "trixie")  # the order a session boots them in
+    assert set(image.SUITE_INFO) == set(image.SUITES)
+    keys = {image.recipe_key(image.recipe_for(s)) for s in image.SUITES}
+    assert len(keys) == len(image.SUITES)
+    bookworm, trixie = image.recipe_for("bookworm"), image.recipe_for("trixie")
+    assert trixie["suite"] == "trixie" and bookworm["suite"] == "bookworm"
+    # The same guest apart from the suite and its packages.
+    assert {k for k in bookworm if bookworm[k] != trixie[k]} == {"suite", "packages"}
+    assert len(set(trixie["packages"])) == len(trixie["packages"])
+    # What the later tests need in the Debian 13 guest.
+    for name in ("tuned", "linux-perf", "rt-tests", "rtla", "ethtool", "irqbalance", "iproute2",
+                 "procps", "rpm", "python3-yaml", "python3-jsonschema", "python3-jinja2",
+                 "python3-systemd", "python3-dbus-next", "python3-dbus", "python3-gi"):
+        assert name in trixie["packages"], name
+    assert image.SUITE_INFO["trixie"].user_profiles == "/etc/tuned/profiles"
+    assert image.SUITE_INFO["bookworm"].system_profiles == "/usr/lib/tuned"
+    try:
+        image.recipe_for("sid")
+    except image.RigError as exc:
+        assert "unknown guest suite 'sid'" in str(exc)
+    else:
+        raise AssertionError("no RigError")
+
+
+def _fake_image(images: Path, key: str, suite: str, age: float) -> Path:
+    d = images / key
+    d.mkdir(parents=True)
+    for name in ("base.raw", "vmlinuz", "initrd.img"):
+        (d / name).write_text("")
+    (d / "recipe.json").write_text(json.dumps({"suite": suite}))
+    stamp = time.time() - age
+    os.utime(str(d), (stamp, stamp))
+    return d
+
+
+def test_pruning_keeps_every_suites_current_image(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLTUNE_RIG_CACHE", str(tmp_path))
+    images = tmp_path / "images"
+    current = {s: image.recipe_key(image.recipe_for(s)) for s in image.SUITES}
+    # The trixie image is the oldest of all: it must stay all the same.
+    _fake_image(images, current["trixie"], "trixie", age=1000)
+    _fake_image(images, current["bookworm"], "bookworm", age=0)
+    old = {s: [_fake_image(images, "%s-old%d" % (s, i), s, age=10 + i).name
+               for i in range(4)] for s in image.SUITES}
+    image._prune(images, current["bookworm"])
+    left = {d.name for d in images.iterdir()}
+    assert set(current.values()) <= left
+    for suite in image.SUITES:  # two spares per suite, the most recently used
+        assert {n for n in left if n.startswith(suite + "-")} == set(old[suite][:2])
+    assert image.cached_image(image.recipe_for("trixie")).suite == "trixie"
+
+
+def test_cli_per_suite_and_clean_of_one_suite(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLTUNE_RIG_CACHE", str(tmp_path))
+    images = tmp_path / "images"
+    key = {s: image.recipe_key(image.recipe_for(s)) for s in image.SUITES}
+    assert image.main(["key"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["bookworm %s" % key["bookworm"],
+                                                    "trixie %s" % key["trixie"]]
+    assert image.main(["key", "--suite", "trixie"]) == 0
+    assert capsys.readouterr().out == key["trixie"] + "\n"
+    _fake_image(images, key["bookworm"], "bookworm", age=0)
+    assert image.main(["path"]) == 1  # no trixie image
+    out = capsys.readouterr()
+    assert out.out == "bookworm %s\n" % (images / key["bookworm"])
+    assert "no cached trixie image" in out.err
+    _fake_image(images, key["trixie"], "trixie", age=0)
+    assert image.main(["path", "--suite", "trixie"]) == 0
+    assert capsys.readouterr().out == "%s\n" % (images / key["trixie"])
+    assert image.main(["clean", "--suite", "trixie"]) == 0
+    assert image.cached_image(image.recipe_for("trixie")) is None
+    assert image.cached_image(image.recipe_for("bookworm")) is not None
+    assert image.main(["clean"]) == 0
+    assert not images.exists()
 
 
 def test_missing_tool_message_names_the_tool(monkeypatch):
@@ -137,34 +235,117 @@ GUEST_CONFTEST = textwrap.dedent("""
 """)
 
 
-def _run_without_qemu(tmp_path, require):
-    """An inner pytest run of a guest test with the real conftest and no QEMU on PATH."""
+def _inner_guest_run(tmp_path, tests, args=(), **env_vars):
+    """An inner pytest run of guest tests with the real conftest and no QEMU on PATH."""
     inner = tmp_path / "inner"
-    inner.mkdir()
+    inner.mkdir(parents=True)
     (inner / "conftest.py").write_text(GUEST_CONFTEST.format(
         here=str(HERE), conftest=str(HERE / "conftest.py")))
-    (inner / "test_inner.py").write_text("def test_needs_guest(guest):\n    pass\n")
+    for name, text in tests.items():
+        (inner / name).write_text(textwrap.dedent(text))
     env = dict(os.environ, PATH="/nonexistent", LLTUNE_RIG_RESULTS=str(tmp_path / "r"))
-    env.pop("LLTUNE_RIG_REQUIRE", None)
-    if require:
-        env["LLTUNE_RIG_REQUIRE"] = "1"
+    for name in ("LLTUNE_RIG_REQUIRE", "LLTUNE_RIG_SUITES"):
+        env.pop(name, None)
+    env.update(env_vars)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", str(inner)],
-        cwd=str(inner), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=120)
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"] + list(args)
+        + [str(inner)], cwd=str(inner), env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=120)
     return proc.returncode, proc.stdout.decode(errors="replace")
+
+
+def _run_without_qemu(tmp_path, require):
+    tests = {"test_inner.py": "def test_needs_guest(guest):\n    pass\n"}
+    if require:
+        return _inner_guest_run(tmp_path, tests, LLTUNE_RIG_REQUIRE="1")
+    return _inner_guest_run(tmp_path, tests)
 
 
 def test_no_qemu_skips_loudly(tmp_path):
     rc, out = _run_without_qemu(tmp_path, require=False)
     assert rc == 0, out
-    assert "1 skipped" in out, out
+    assert "2 skipped" in out, out  # once per suite
     # The skip reason, the stderr banner and the warning all name what is missing.
-    assert out.count("SYSTEM TESTS NOT RUN") >= 2, out
+    for suite in image.SUITES:
+        assert out.count("can boot the %s guest here" % suite) >= 2, out
     assert "missing host tool 'qemu-system-x86_64'" in out, out
 
 
 def test_no_qemu_is_an_error_when_required(tmp_path):
     rc, out = _run_without_qemu(tmp_path, require=True)
     assert rc == 1, out
-    assert "LLTUNE_RIG_REQUIRE=1" in out and "1 error" in out, out
+    assert "LLTUNE_RIG_REQUIRE=1" in out and "2 errors" in out, out
+
+
+SUITE_TESTS = {
+    "test_a.py": """
+        import pytest
+
+        def test_host_only():
+            pass
+
+        def test_both(guest):
+            pass
+
+        @pytest.mark.suites("trixie")
+        def test_trixie_only(guest):
+            pass
+
+        @pytest.fixture(scope="module")
+        def built_on_guest(guest):
+            return guest
+
+        def test_through_a_fixture(built_on_guest):
+            pass
+        """,
+    "test_b.py": """
+        import pytest
+
+        pytestmark = pytest.mark.suites("bookworm")
+
+        def test_bookworm_module(guest):
+            pass
+
+        @pytest.mark.rig_early
+        def test_early(guest):
+            pass
+
+        def test_host_only_b():
+            pass
+        """,
+}
+
+
+def _collected(out):
+    return [line.split("::", 1)[1] for line in out.splitlines() if "::" in line]
+
+
+def test_guest_tests_run_suite_by_suite(tmp_path):
+    """Host-only tests first; then every Debian 12 test (rig_early first), then every Debian
+    13 test; a `suites` mark limits a test or a module to its suites."""
+    rc, out = _inner_guest_run(tmp_path, SUITE_TESTS, args=["--collect-only"])
+    assert rc == 0, out
+    # Within a suite, file order (pytest's own grouping by fixture instance differs between
+    # pytest versions: 8.4 moved test_trixie_only first).
+    assert _collected(out) == [
+        "test_host_only", "test_host_only_b",
+        "test_early[bookworm]",
+        "test_both[bookworm]", "test_through_a_fixture[bookworm]",
+        "test_bookworm_module[bookworm]",
+        "test_both[trixie]", "test_trixie_only[trixie]", "test_through_a_fixture[trixie]",
+    ], out
+
+
+def test_suites_not_in_the_session_are_skipped_saying_so(tmp_path):
+    rc, out = _inner_guest_run(tmp_path, SUITE_TESTS, LLTUNE_RIG_SUITES="bookworm")
+    assert rc == 0, out
+    # No QEMU: the 4 bookworm tests skip for that; the 3 trixie ones without trying.
+    assert "2 passed, 7 skipped" in out, out
+    assert re.search(r"SKIPPED \[2\] test_a.py: the trixie guest is not in this session "
+                     r"\(LLTUNE_RIG_SUITES=bookworm\)", out), out
+    assert "SKIPPED [1] test_a.py:10: the trixie guest is not in this session" in out, out
+    assert out.count("can boot the bookworm guest here") >= 4, out
+    assert "can boot the trixie guest here" not in out, out
+    rc, out = _inner_guest_run(tmp_path / "x", SUITE_TESTS, args=["--collect-only"],
+                               LLTUNE_RIG_SUITES="sid")
+    assert rc != 0 and "LLTUNE_RIG_SUITES: unknown suite(s) sid" in out, out
