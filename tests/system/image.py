@@ -72,8 +72,12 @@ PACKAGES_TRIXIE = [
     "linux-image-amd64",  # 6.12
     "ethtool", "iproute2", "procps",
     "python3-yaml", "python3-jsonschema", "python3-jinja2", "python3-systemd",
-    "python3-dbus-next",
+    # No python3-dbus-next: like RHEL 9 and 10, the guest has none, so lltune runs on the copy
+    # its RPM bundles.
     "rpm",
+    # The el10 RPM is built in this guest (its Python is 3.13, as RHEL 10's own build would use
+    # the target's Python): what packaging/packaging.mk builds with on Debian.
+    "make", "python3-setuptools", "python3-wheel", "python3-pip", "python3-packaging",
     # linux-perf ships the Python `perf` module: tuned's irqbalance plugin imports it
     # unconditionally, its scheduler plugin needs it to follow new processes. tuned 2.25
     # uses os.sched_* where Python has them (3.13 does), so python3-schedutils is not

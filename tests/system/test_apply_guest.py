@@ -1,17 +1,30 @@
-"""The product, proven in the guest: lltune installed from its RPM, then scan -> gen-config ->
+"""The product, proven in each guest: lltune installed from its RPM, then scan -> gen-config ->
 audit -> apply --plan -> apply -> reboot with tuned's cmdline -> verify -> rollback -> reboot,
-the faults, and `rpm -e`. Real tuned 2.20, systemd and D-Bus; nothing here touches the host.
+the faults, and `rpm -e`. Real tuned, systemd and D-Bus: Debian 12's tuned 2.20 with RHEL 9's
+profile layout, Debian 13's 2.25.1 with RHEL 10's; nothing here touches the host.
+
+Each guest installs the RPM built for its layout (RHEL 9's on the host; RHEL 10's inside the
+Debian 13 guest, with its Python 3.13, as a RHEL 10 build uses the target's Python) together
+with an RPM that registers the guest's Debian packages under RHEL's names
+(guest_provides.py): rpm checks every requirement, with no --nodeps. The Debian 13 guest has no
+python3-dbus-next, like RHEL: lltune runs on the copy its RPM bundles.
 
 The tests run in file order and share the guest's state through the `flow` fixture; each
-says what it leaves behind.
+says what it leaves behind. The fault tests run on Debian 12 only.
 """
 
 import json
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import guest_provides
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "/root/lltune.yaml"
@@ -20,11 +33,8 @@ E1000E_MAC = "52:54:00:4c:4c:03"
 APPLY_TIMEOUT = 900
 STATE = "python3 /mnt/rig/src/tests/system/guest_state.py"
 SITELIB_PTH = "/usr/lib/python3/dist-packages/lltune-rpm-sitelib.pth"
-
-# Debian 12 only for now: the flow assumes tuned 2.20's profile layout (/usr/lib/tuned/NAME,
-# /etc/tuned/NAME), and lltune does not know Debian 13's yet. Drop the mark (or list
-# "trixie" too) once it does.
-pytestmark = pytest.mark.suites("bookworm")
+# The fault tests need one guest to show them (the mechanism is the same on both).
+faults_on_one_guest = pytest.mark.suites("bookworm")
 
 
 def run(guest, cmd, timeout=300, check=True):
@@ -65,18 +75,44 @@ def cmdline(guest):
     return run(guest, "cat /proc/cmdline", timeout=60).stdout.split()
 
 
+def _make_rpm(layout):
+    """`make rpm` on the host (as CI does): the RPM of a tuned layout, and the bundled sdist it
+    downloaded (a guest builds offline from it)."""
+    done = subprocess.run(["make", "-s", "rpm", "TUNED_LAYOUT=" + layout], cwd=str(REPO),
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    packages = sorted((REPO / "dist" / ("" if layout == "el9" else layout)).glob(
+        "lltune-*.noarch.rpm"))
+    assert packages, "make rpm left no noarch package"
+    return packages[-1]
+
+
 @pytest.fixture(scope="module")
 def rpm(guest):
-    """Build the RPM on the host (as CI does) and hand it to the guest through the share."""
-    done = subprocess.run(["make", "-s", "rpm"], cwd=str(REPO), capture_output=True,
-                          text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    packages = sorted((REPO / "dist").glob("lltune-*.noarch.rpm"))
-    assert packages, "make rpm left no noarch package in dist/"
-    target = guest.share / "pkg"
-    target.mkdir(exist_ok=True)
-    (target / "lltune.noarch.rpm").write_bytes(packages[-1].read_bytes())
-    return "/mnt/rig/pkg/lltune.noarch.rpm"
+    """The lltune RPM for the guest's tuned layout, in the guest (/root/...).
+
+    RHEL 9's layout is built on the host, whose Python (3.11) is the Debian 12 guest's. RHEL
+    10's is built in the Debian 13 guest itself, with the same `make rpm` and the sdist the
+    host downloaded: built on the host it would require python(abi) = 3.11, which Debian 13
+    (Python 3.13) does not provide."""
+    share = guest.share / "pkg"
+    share.mkdir(exist_ok=True)
+    host_rpm = _make_rpm("el9")
+    if guest.tuned_layout == "rhel9":
+        shutil.copyfile(str(host_rpm), str(share / "lltune.noarch.rpm"))
+        run(guest, "cp /mnt/rig/pkg/lltune.noarch.rpm /root/lltune.noarch.rpm")
+        return "/root/lltune.noarch.rpm"
+    sdists = sorted((REPO / "build" / "downloads").glob("dbus_next-*.tar.gz"))
+    assert sdists, "make rpm left no dbus-next sdist in build/downloads"
+    shutil.copyfile(str(sdists[-1]), str(share / sdists[-1].name))
+    # The make targets run offline: rpm-tools (apt) is taken as done (-o), the sdist is there.
+    res = run(guest, "rm -rf /root/src /root/build && cp -r /mnt/rig/src /root/src && "
+                     "mkdir -p /root/build/downloads && cp /mnt/rig/pkg/%s /root/build/downloads/"
+                     " && cd /root/src && make -s -o rpm-tools rpm TUNED_LAYOUT=el10 "
+                     "PKG_BUILDDIR=/root/build PKG_DISTDIR=/root/dist" % sdists[-1].name,
+              timeout=1800, check=False)
+    assert res.rc == 0, res
+    return run(guest, "ls /root/dist/el10/lltune-*.noarch.rpm").stdout.split()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +123,18 @@ def flow(guest, rpm):
     # Debian has no such file and would enable lltune's units at install.
     run(guest, "mkdir -p /etc/systemd/system-preset && echo 'disable *' > "
                "/etc/systemd/system-preset/99-default-disable.preset")
-    res = run(guest, "rpm -ivh --nodeps %s" % rpm, timeout=600, check=False)
+    shim = guest_provides.build(guest, guest.share / "pkg")
+    res = run(guest, "rpm -ivh /mnt/rig/pkg/%s %s" % (shim.name, rpm), timeout=600,
+              check=False)
     assert res.rc == 0, res
-    # Debian's python3 does not search RHEL's site-packages: point it there, without bending
-    # the RHEL layout the RPM installed.
-    run(guest, "python3 -c 'import sys; print(\"/usr/lib/python%d.%d/site-packages\" % "
-               "sys.version_info[:2])' > " + SITELIB_PTH)
-    return {"previous_profile": active(guest), "boot_cmdline": cmdline(guest)}
+    # Debian's python3 does not search RHEL's site-packages: point it where the RPM put the
+    # package, without bending the RHEL layout.
+    package = run(guest, "rpm -ql lltune | grep -m1 '/site-packages/lltune/__init__.py$'"
+                  ).stdout.strip()
+    run(guest, "echo %s > %s" % (package.rsplit("/lltune/", 1)[0], SITELIB_PTH))
+    return {"previous_profile": active(guest), "boot_cmdline": cmdline(guest),
+            "base_profile": guest.tuned_profile_dir("lltune", user=False),
+            "host_profile": guest.tuned_profile_dir("lltune")}
 
 
 # ---------------------------------------------------------------- issue 6: the package
@@ -101,8 +142,9 @@ def flow(guest, rpm):
 
 def test_rpm_installs_where_rhel_expects(guest, flow):
     files = run(guest, "rpm -ql lltune").stdout.split()
-    for path in ("/usr/bin/lltune", "/usr/lib/tuned/lltune/tuned.conf",
-                 "/usr/lib/tuned/lltune/lltune-hook.sh", "/usr/libexec/lltune/lltune-hook",
+    base = flow["base_profile"]
+    for path in ("/usr/bin/lltune", base + "/tuned.conf", base + "/lltune-hook.sh",
+                 "/usr/libexec/lltune/lltune-hook",
                  "/usr/libexec/lltune/lltune-verify", "/usr/lib/systemd/system/"
                  "lltune-verify.service", "/usr/lib/systemd/system/lltune-verify.timer",
                  "/var/lib/lltune", "/etc/lltune"):
@@ -117,8 +159,14 @@ def test_rpm_installs_where_rhel_expects(guest, flow):
     assert unit_states(guest) == ["disabled", "inactive"], "apply enables it, not the package"
     assert run(guest, "lltune --version").stdout.strip().startswith("lltune ")
     assert not run(guest, "grep -rl -e /var/lib/lltune/backups -e .lltune/backups "
-                          "/usr/lib/tuned/lltune /usr/lib/systemd/system/lltune-verify.* "
-                          "/usr/libexec/lltune", check=False).stdout.strip()
+                          "%s /usr/lib/systemd/system/lltune-verify.* "
+                          "/usr/libexec/lltune" % base, check=False).stdout.strip()
+    if guest.tuned_layout == "rhel10":
+        # As on RHEL: no system dbus-next, so lltune's D-Bus client is the RPM's bundled copy.
+        assert run(guest, "python3 -c 'import dbus_next'", check=False).rc != 0
+        where = run(guest, "python3 -c 'from lltune.system.dbus import import_dbus_next; "
+                           "print(import_dbus_next().__file__)'").stdout
+        assert where.startswith("/usr/share/lltune/vendor/dbus_next/"), where
 
 
 def test_base_profile_alone_is_useful(guest, flow):
@@ -145,6 +193,10 @@ def test_scan_gen_config_audit(guest, flow):
     by_mac = {nic["mac"]: nic for nic in snapshot["nics"]}
     flow["virtio"] = by_mac[VIRTIO_MAC]["name"]
     flow["e1000e"] = by_mac[E1000E_MAC]["name"]
+    tuned = snapshot["services"]["tuned"]
+    # Where this guest's tuned reads profiles, found as tuned finds them.
+    assert tuned["profile_dirs"] == [guest.info.system_profiles, guest.info.user_profiles]
+    assert tuned["profiles"]["lltune"] == [guest.info.system_profiles], "the RPM's base profile"
     res = lltune(guest, "gen-config --preset low-latency -o /root/generated.yaml")
     assert res.rc == 0, res
     # The generated config, plus NIC settings the guest's emulated NICs can show.
@@ -187,6 +239,11 @@ def test_apply(guest, flow):
     assert res.rc == 0, res
     assert "applied: tuned runs lltune" in res.stdout and "reboot" in res.stdout
     assert active(guest) == "lltune"
+    # The host profile lies where this guest's tuned reads it, and only there.
+    assert run(guest, "ls %s" % flow["host_profile"]).stdout.split() == ["hook-data.json",
+                                                                         "tuned.conf"]
+    if guest.tuned_layout == "rhel10":
+        assert run(guest, "test -e /etc/tuned/lltune", check=False).rc != 0
     check_runtime_settings(guest, flow)
     # Before the reboot: the new kernel parameters are missing by design, and IRQs the kernel
     # will not move (the IO-APIC timer, managed virtio-blk queues) are where the kernel put
@@ -237,14 +294,27 @@ def parse_list(text):
 
 
 def test_second_apply_changes_nothing(guest, flow):
-    before = run(guest, "stat -c %Y /etc/tuned/lltune/tuned.conf; ls /var/lib/lltune/backups"
-                 ).stdout
+    conf = flow["host_profile"] + "/tuned.conf"
+    before = run(guest, "stat -c %%Y %s; ls /var/lib/lltune/backups" % conf).stdout
     res = lltune(guest, "apply -c %s" % CONFIG, timeout=APPLY_TIMEOUT)
     assert res.rc == 0, res
     assert "no change" in res.stdout
-    assert run(guest, "stat -c %Y /etc/tuned/lltune/tuned.conf; ls /var/lib/lltune/backups"
-               ).stdout == before
+    assert run(guest, "stat -c %%Y %s; ls /var/lib/lltune/backups" % conf).stdout == before
 
+
+def test_the_verify_unit_never_starts_a_stopped_tuned(guest, flow):
+    """The hourly timer starts lltune-verify.service: an admin's stopped tuned stays so."""
+    logged = "journalctl -t lltune -o cat --no-pager | grep -c '^verify: ' || true"
+    before = int(run(guest, logged).stdout.strip() or 0)
+    run(guest, "systemctl stop tuned", timeout=300)
+    try:
+        run(guest, "systemctl start lltune-verify.service", timeout=300, check=False)
+        assert run(guest, "systemctl is-active tuned", check=False).stdout.strip() == "inactive"
+        # The unit ran lltune verify (its condition holds on this tuned layout).
+        assert int(run(guest, logged).stdout.strip() or 0) == before + 1
+    finally:
+        run(guest, "systemctl start tuned", timeout=600)
+    assert active(guest) == "lltune"
 
 def test_reboot_with_tuned_cmdline(guest, flow):
     guest.reboot(cmdline_from_bootcmdline=True)
@@ -316,6 +386,7 @@ def fresh_backups(guest):
     return set(run(guest, "ls /var/lib/lltune/backups").stdout.split())
 
 
+@faults_on_one_guest
 def test_fault_tuned_stopped(guest, flow):
     run(guest, "systemctl stop tuned", timeout=300)
     try:
@@ -329,6 +400,7 @@ def test_fault_tuned_stopped(guest, flow):
         run(guest, "systemctl start tuned", timeout=300)
 
 
+@faults_on_one_guest
 def test_fault_profile_rejected(guest, flow):
     """A config built on tuned's realtime profile, whose tuned.conf is broken on this host:
     tuned refuses to load the merged profile ("Cannot parse"), and lltune puts the old
@@ -352,6 +424,7 @@ def test_fault_profile_rejected(guest, flow):
         run(guest, "cp /root/rt.bak /usr/lib/tuned/realtime/tuned.conf")
 
 
+@faults_on_one_guest
 def test_fault_two_applies_at_once(guest, flow):
     res = run(guest, "(lltune apply -q -c {0} >/root/a1.out 2>&1; echo $? >/root/a1.rc) & "
                      "(lltune apply -q -c {0} >/root/a2.out 2>&1; echo $? >/root/a2.rc) & "
@@ -365,6 +438,7 @@ def test_fault_two_applies_at_once(guest, flow):
     assert res.rc == 0, res
 
 
+@faults_on_one_guest
 def test_fault_backup_directory_full(guest, flow):
     run(guest, "mount -t tmpfs -o size=64k tmpfs /var/lib/lltune/backups && "
                "chmod 700 /var/lib/lltune/backups && "
@@ -381,6 +455,7 @@ def test_fault_backup_directory_full(guest, flow):
         run(guest, "umount /var/lib/lltune/backups")
 
 
+@faults_on_one_guest
 def test_fault_tuned_killed_during_apply(guest, flow):
     before = state(guest)
     run(guest, "rm -f /root/apply.out; (lltune apply -c %s >/root/apply.out 2>&1; "
@@ -405,6 +480,7 @@ def test_fault_tuned_killed_during_apply(guest, flow):
     assert active(guest) == flow["previous_profile"]
 
 
+@faults_on_one_guest
 def test_fault_guest_killed_after_file_writes(guest, flow):
     run(guest, "rm -f /root/apply.out; (lltune apply -c %s >/root/apply.out 2>&1 &) ; "
                "timeout 300 sh -c 'until grep -q \"switch tuned to lltune\" /root/apply.out; "
@@ -416,7 +492,7 @@ def test_fault_guest_killed_after_file_writes(guest, flow):
     res = lltune(guest, "rollback", timeout=APPLY_TIMEOUT)
     assert res.rc == 0, res
     assert active(guest) == flow["previous_profile"]
-    assert run(guest, "ls /etc/tuned/lltune 2>/dev/null | wc -l").stdout.strip() == "0"
+    assert run(guest, "ls %s 2>/dev/null | wc -l" % flow["host_profile"]).stdout.strip() == "0"
 
 
 # ---------------------------------------------------------------- issue 6: removal
@@ -431,8 +507,8 @@ def test_rpm_erase_leaves_tuned_on_a_valid_profile(guest, flow):
     assert profile and profile != "lltune"
     assert profile in run(guest, "tuned-adm list", timeout=120).stdout
     assert run(guest, "systemctl is-active tuned").stdout.strip() == "active"
-    leftovers = run(guest, "ls -d /usr/lib/tuned/lltune /usr/libexec/lltune /usr/bin/lltune "
-                           "2>/dev/null | wc -l").stdout.strip()
+    leftovers = run(guest, "ls -d %s %s /usr/libexec/lltune /usr/bin/lltune 2>/dev/null | wc -l"
+                    % (flow["base_profile"], flow["host_profile"])).stdout.strip()
     assert leftovers == "0"
     assert run(guest, "test -d /var/lib/lltune && echo kept").stdout.strip() == "kept"
     run(guest, "rm -f " + SITELIB_PTH)
