@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 from lltune.audit.context import AuditContext
 from lltune.config import resolve
+from lltune.model.cmdline import kernel_tokens
 from lltune.model.queries import dig
 
 
@@ -80,3 +81,36 @@ def check_bootloader(a: AuditContext) -> None:
               "them: regenerate them for this machine (kernel-install add)" %
               _bootloader(a.snapshot).get("machine_id"),
               ["/boot/loader/entries/%s" % name for name in others[:4]])
+
+
+def token_sources(snapshot: Dict[str, Any], token: str) -> List[str]:
+    """Where a kernel token the host has comes from, when it is not a tuned profile's."""
+    facts = _bootloader(snapshot)
+    found = []
+    if token in (facts.get("grub_cmdline") or []):
+        found.append("GRUB_CMDLINE_LINUX in /etc/default/grub")
+    for entry in facts.get("bls_entries") or []:
+        if isinstance(entry, dict) and token in (entry.get("options") or []):
+            found.append("the boot entry /boot/loader/entries/%s" % entry.get("name"))
+    if not found and token in kernel_tokens(dig(snapshot, "kernel", "cmdline") or []):
+        found.append("the running kernel's command line (/proc/cmdline): the boot loader's "
+                     "own configuration")
+    return found
+
+
+def check_cmdline_removals(a: AuditContext) -> None:
+    """tuned removes only what the profiles it includes add: anything else in cmdline_remove
+    would be ignored (or, written mid-value, reach the kernel as a literal token)."""
+    boot = resolve.boot_options(a.config, a.snapshot)
+    for index, token in enumerate(a.value("kernel.cmdline_remove") or []):
+        if not isinstance(token, str) or token in boot.inherited or token.startswith("-"):
+            continue
+        sources = token_sources(a.snapshot, token)
+        adds = ", ".join(boot.inherited) or "nothing"
+        a.add("kernel.cmdline-remove-unremovable", ("kernel", "cmdline_remove", index),
+              "%s cannot be removed by tuned: it removes only what the profiles it includes "
+              "add (here: %s); %s" % (token, adds, (
+                  "it comes from %s: remove it there" % " and ".join(sources)) if sources
+                  else "it is not on this host's command line at all"),
+              ["included profiles: %s" % ", ".join(resolve.profile_includes(a.config))] +
+              ([] if boot.known else ["the snapshot holds none of their files"]))

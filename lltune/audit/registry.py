@@ -113,6 +113,8 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "tuned.bls-without-tuned-params": ("warning", "boot entries lack $tuned_params"),
     "tuned.bls-other-machine-id": ("warning", "boot entries are named for another "
                                               "machine-id"),
+    "kernel.cmdline-remove-unremovable": ("error", "cmdline_remove names a token no included "
+                                                   "profile adds: tuned cannot remove it"),
 }
 
 

@@ -33,7 +33,7 @@ CHECK_FUNCTIONS: List[Callable[[AuditContext], None]] = [
     safety.check_safety, cpu.check_cpu_lists, cpu.check_partition, cmdline.check_cmdline,
     cpu.check_cpufreq, memory.check_hugepages, network.check_irq, network.check_network,
     timesync.check_time, services.check_services, sysctl.check_sysctl, services.check_limits,
-    tuned.check_tuned, bootloader.check_bootloader,
+    tuned.check_tuned, bootloader.check_bootloader, bootloader.check_cmdline_removals,
 ]
 
 

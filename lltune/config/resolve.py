@@ -4,12 +4,15 @@ housekeeping, which kernel command-line tokens the config asks for.
 gen-config, audit, the plan and the renderer all use these, so they agree by construction.
 """
 
+from dataclasses import dataclass
 from typing import Any, Dict, List
 
 from lltune.common.cpulist import format_cpulist
 from lltune.config.knobs import cpus_of
 from lltune.config.loader import Config
-from lltune.model.queries import online_cpus
+from lltune.model.cmdline import token_key
+from lltune.model.profile import PROFILE_NAME
+from lltune.model.queries import dig, inherited_cmdline, inherited_profile, online_cpus
 
 Snapshot = Dict[str, Any]
 
@@ -39,6 +42,26 @@ def _hugepage_tokens(config: Config) -> List[str]:
     return tokens
 
 
+# Boolean knobs that each put one token on the command line: (knob, the value that adds the
+# token, the token). Set the other way, the knob rules the token out (an included profile's
+# copy is removed).
+FLAG_TOKENS = (
+    ("kernel.rcu_nocb_poll", True, "rcu_nocb_poll"),
+    ("kernel.skew_tick", True, "skew_tick=1"),
+    ("kernel.tsc_reliable", True, "tsc=reliable"),
+    ("kernel.nosoftlockup", True, "nosoftlockup"),
+    ("kernel.nmi_watchdog", False, "nmi_watchdog=0"),
+    ("kernel.audit", False, "audit=0"),
+    ("cpu.idle_poll", True, "idle=poll"),
+)
+# The base profile's variable-driven isolation (tuned-profile/lltune/tuned.conf): a host
+# profile's isolation is its config's, so this option is always emptied.
+BASE_ISOLATION_OPTION = "cmdline_lltune_isolation"
+# What an empty option replaces when the host's profiles are not known (a snapshot without
+# tuned's profile files): lltune then owns the whole command line, as before it read them.
+UNKNOWN_INHERITED = ("cmdline_network_latency", BASE_ISOLATION_OPTION)
+
+
 def cmdline_tokens(config: Config, snapshot: Snapshot) -> List[str]:
     """The kernel command-line tokens lltune asks tuned's [bootloader] to add, in order."""
     value = config.value
@@ -56,16 +79,7 @@ def cmdline_tokens(config: Config, snapshot: Snapshot) -> List[str]:
             house = format_cpulist(housekeeping(config, snapshot))
             if house:
                 tokens.append("irqaffinity=" + house)
-    flags = (
-        ("kernel.rcu_nocb_poll", True, "rcu_nocb_poll"),
-        ("kernel.skew_tick", True, "skew_tick=1"),
-        ("kernel.tsc_reliable", True, "tsc=reliable"),
-        ("kernel.nosoftlockup", True, "nosoftlockup"),
-        ("kernel.nmi_watchdog", False, "nmi_watchdog=0"),
-        ("kernel.audit", False, "audit=0"),
-        ("cpu.idle_poll", True, "idle=poll"),
-    )
-    for path, when, token in flags:
+    for path, when, token in FLAG_TOKENS:
         if value(path) is when:
             tokens.append(token)
     if value("cpu.smt") == "off":
@@ -80,6 +94,51 @@ def cmdline_tokens(config: Config, snapshot: Snapshot) -> List[str]:
     return tokens
 
 
-def cmdline_removals(config: Config) -> List[str]:
-    """Tokens tuned should drop from the command line it builds ("-token" entries)."""
-    return ["-" + token for token in config.value("kernel.cmdline_remove") or []]
+def unwanted_tokens(config: Config) -> List[str]:
+    """Tokens a knob set the other way rules out (skew_tick: false rules out skew_tick=1)."""
+    return [token for path, when, token in FLAG_TOKENS
+            if config.value(path) is (not when)]
+
+
+def profile_includes(config: Config) -> List[str]:
+    """What the host profile includes, in order: the stock profile, then lltune's base."""
+    base = config.value("tuned.base_profile") or "network-latency"
+    return [PROFILE_NAME] if base == "network-latency" else [base, PROFILE_NAME]
+
+
+@dataclass
+class BootOptions:
+    """The host profile's [bootloader] options and what they are built from."""
+
+    inherited: List[str]  # literal tokens the included profiles add (what tuned can remove)
+    blank: List[str]  # included cmdline* options emptied (variables, or lltune's own)
+    remove: List[str]  # inherited tokens removed ("-tok ..." option)
+    add: List[str]  # tokens the config adds that no included profile adds already
+    known: bool  # the snapshot holds the included profiles' files
+
+
+def boot_options(config: Config, snapshot: Snapshot) -> BootOptions:
+    """How tuned's [bootloader] gets the config's kernel parameters on top of what the
+    included profiles add. tuned concatenates every cmdline* option in merged order, and an
+    option whose value starts with '-' removes those literal tokens from what earlier options
+    added (plugin_bootloader.py, _get_effective_options); it cannot remove what GRUB or a boot
+    entry has. Included options built from variables are emptied: their text exists only
+    after tuned expands it (realtime's isolcpus=${...}), and the config owns isolation."""
+    includes = profile_includes(config)
+    options = inherited_profile(snapshot, includes).get("bootloader") or {}
+    known = bool(dig(snapshot, "services", "tuned", "profile_contents"))
+    if known:
+        blank = [name for name, value in options.items() if name.startswith("cmdline") and
+                 ("$" in value or name == BASE_ISOLATION_OPTION)]
+        inherited = inherited_cmdline(snapshot, includes, tuple(blank))
+    else:
+        blank, inherited = list(UNKNOWN_INHERITED), []
+    ours = cmdline_tokens(config, snapshot)
+    our_keys = {token_key(token) for token in ours}
+    unwanted = set(unwanted_tokens(config))
+    remove = [token for token in inherited if token in unwanted or (
+        token_key(token) in our_keys and token not in ours)]
+    remove += [token for token in config.value("kernel.cmdline_remove") or []
+               if token in inherited and token not in remove]
+    add = [token for token in ours if token not in inherited or token in remove]
+    return BootOptions(inherited, blank, remove, add, known)

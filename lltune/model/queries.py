@@ -155,3 +155,89 @@ def tuned_profile_dirs(snapshot: Snapshot) -> List[str]:
 def tuned_user_dir(snapshot: Snapshot) -> str:
     """The directory a site's own profiles go in: tuned's last, which wins a name conflict."""
     return tuned_profile_dirs(snapshot)[-1]
+
+
+# The files tuned's [sysctl] writes again after the profile's values (plugin_sysctl.py,
+# _apply_system_sysctl): *.conf of these directories by file name, a name in /run/sysctl.d
+# shadowing /etc/sysctl.d's, then /etc/sysctl.conf.
+TUNED_REAPPLIED_DIRS = ("/run/sysctl.d", "/etc/sysctl.d")
+TUNED_REAPPLIED_CONF = "/etc/sysctl.conf"
+
+
+def sysctls_tuned_reapplies(snapshot: Snapshot) -> Dict[str, Dict[str, Any]]:
+    """sysctl -> the entry (file, line, value) tuned ends with when it re-applies the site's
+    sysctl files over a profile."""
+    entries = [e for e in dig(snapshot, "kernel", "sysctl_files") or [] if isinstance(e, dict)
+               and isinstance(e.get("file"), str) and isinstance(e.get("key"), str)]
+    by_name: Dict[str, str] = {}  # file name -> the path that wins it
+    for directory in reversed(TUNED_REAPPLIED_DIRS):  # /etc first, then /run shadows it
+        for entry in entries:
+            folder, _, name = entry["file"].rpartition("/")
+            if folder == directory:
+                by_name[name] = entry["file"]
+    order = [by_name[name] for name in sorted(by_name)] + [TUNED_REAPPLIED_CONF]
+    result: Dict[str, Dict[str, Any]] = {}
+    for path in order:
+        for entry in entries:
+            if entry["file"] == path:
+                result[entry["key"]] = entry
+    return result
+
+
+def _include_names(value: str) -> List[str]:
+    """`[main] include=` as tuned splits it (',' or ';'); '-name' is an optional include."""
+    return [name.strip().lstrip("-") for name in re.split(r"[,;]", value or "")
+            if name.strip() and "$" not in name]
+
+
+def inherited_profile(snapshot: Snapshot, includes: List[str],
+                      host_profile: str = "lltune") -> Dict[str, Dict[str, str]]:
+    """The sections a profile that includes `includes` (in order) inherits, merged as tuned's
+    loader merges them (tuned/profiles/loader.py, merger.py): each include after its own
+    includes, a later profile's options updating an earlier one's, `replace=1` replacing a
+    section. The user directory's `host_profile` is the profile being built, never its own
+    include. Raw values: variables are not expanded."""
+    contents = dig(snapshot, "services", "tuned", "profile_contents")
+    contents = contents if isinstance(contents, dict) else {}
+    dirs = tuned_profile_dirs(snapshot)
+    merged: Dict[str, Dict[str, str]] = {}
+    loaded: Set[Tuple[str, str]] = set()
+
+    def load(name: str, depth: int) -> None:
+        found = contents.get(name) if isinstance(contents.get(name), dict) else {}
+        candidates = [d for d in reversed(dirs) if d in found and (name, d) not in loaded
+                      and not (name == host_profile and d == dirs[-1])]
+        if not candidates or depth > 16:
+            return
+        loaded.add((name, candidates[0]))
+        sections = found[candidates[0]] or {}
+        for parent in _include_names((sections.get("main") or {}).get("include", "")):
+            load(parent, depth + 1)
+        for section, options in sections.items():
+            if section == "main" or not isinstance(options, dict):
+                continue
+            if options.get("replace") in ("1", "true", "yes"):
+                merged[section] = {}
+            merged.setdefault(section, {}).update(options)
+
+    for name in includes:
+        load(name, 0)
+    return merged
+
+
+def inherited_cmdline(snapshot: Snapshot, includes: List[str],
+                      blanked: Tuple[str, ...] = ()) -> List[str]:
+    """The literal kernel tokens the included profiles' [bootloader] cmdline* options add, in
+    tuned's order (what a '-' option can remove); options in `blanked` are left out, and so are
+    values built from variables (their text is known only after tuned expands it)."""
+    options = inherited_profile(snapshot, includes).get("bootloader") or {}
+    tokens: List[str] = []
+    for name, value in options.items():
+        if not name.startswith("cmdline") or name in blanked or "$" in value:
+            continue
+        if value.startswith("-"):
+            removed = set(value[1:].split())
+            tokens = [token for token in tokens if token not in removed]
+        else:
+            tokens += value.split()
+    return tokens

@@ -11,12 +11,13 @@ from typing import Any, Dict, List, Optional
 from lltune.common.cpulist import format_cpulist
 from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
-from lltune.config.resolve import cmdline_tokens, housekeeping, isolated
+from lltune.config.resolve import boot_options, cmdline_tokens, housekeeping, isolated
 from lltune.host.ethtool import LEGACY_FEATURES
 from lltune.model.cmdline import kernel_tokens, token_key
 from lltune.model.queries import dig, find_nic, irq_rows
 
 UNKNOWN = "unknown"
+ABSENT = "(absent)"
 
 
 @dataclass
@@ -90,9 +91,13 @@ def _cmdline(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
     for token in cmdline_tokens(config, snapshot):
         key = token_key(token)
         present = by_key.get(key)
-        current = present[-1] if present else "(absent)"
+        current = present[-1] if present else ABSENT
         changes.append(Change("kernel.cmdline." + key, current if booted else None, token,
                               "[bootloader] cmdline_lltune", True))
+    for token in boot_options(config, snapshot).remove:
+        changes.append(Change("kernel.cmdline.remove." + token, (
+            token if token in booted else ABSENT) if booted else None, ABSENT,
+            "[bootloader] cmdline_lltune_remove (from an included profile)", True))
     return changes
 
 

@@ -17,8 +17,8 @@ from lltune.common.cpulist import format_cpulist, format_cpumask
 from lltune.common.errors import HostError
 from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
-from lltune.config.resolve import cmdline_removals, cmdline_tokens, housekeeping, isolated
-from lltune.model.profile import PROFILE_NAME, HostProfile, host_profile
+from lltune.config.resolve import boot_options, housekeeping, isolated, profile_includes
+from lltune.model.profile import HostProfile, host_profile
 from lltune.model.queries import cpu_table, find_nic, tuned_user_dir
 
 HOOK_DATA_VERSION = 1
@@ -265,12 +265,10 @@ def render(config: Config, snapshot: Dict[str, Any],
     house = housekeeping(config, snapshot)
     hook: Dict[str, Any] = {"version": HOOK_DATA_VERSION, "irq_pins": [], "coalesce": [],
                             "isolate_irqs": None, "kthread_cpus": None}
-    base = config.value("tuned.base_profile") or "network-latency"
     profile.sections["main"] = [
         ("summary", "lltune profile for %s" % _safe_word(
             (snapshot.get("host") or {}).get("hostname") or "this host")),
-        ("include", PROFILE_NAME if base == "network-latency" else "%s,%s" % (base,
-                                                                                PROFILE_NAME)),
+        ("include", ",".join(profile_includes(config))),
     ]
     _scalar_knobs(profile, config, snapshot)
     _sysctls(profile, config)
@@ -289,12 +287,13 @@ def render(config: Config, snapshot: Dict[str, Any],
         profile.set("systemd", "cpu_affinity", format_cpulist(house))
         hook["kthread_cpus"] = house
     _services(profile, config, iso, hook)
-    tokens = cmdline_tokens(config, snapshot) + cmdline_removals(config)
-    # lltune owns the command line: the base profile's variable-driven isolation and
-    # network-latency's skew_tick are replaced by the config's own tokens (no duplicates).
-    for inherited in ("cmdline_network_latency", "cmdline_lltune_isolation"):
-        profile.set("bootloader", inherited, "")
-    profile.set("bootloader", "cmdline_lltune", " ".join(tokens))
+    boot = boot_options(config, snapshot)
+    for option in boot.blank:
+        profile.set("bootloader", option, "")
+    # Before cmdline_lltune: a '-' option removes only what earlier options added.
+    if boot.remove:
+        profile.set("bootloader", "cmdline_lltune_remove", "-" + " ".join(boot.remove))
+    profile.set("bootloader", "cmdline_lltune", " ".join(boot.add))
     _net_instances(profile, config, snapshot, hook)
     _hook_data(config, hook)
     text = _serialize(profile.sections, config.source)

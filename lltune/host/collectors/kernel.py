@@ -101,6 +101,42 @@ def read_sysctls(ctx: ScanContext) -> Dict[str, Optional[str]]:
     return ctx.shared("sysctls", read)
 
 
+# Where sysctl settings files live (sysctl.d(5)): systemd-sysctl applies them at boot, and
+# tuned's [sysctl] writes those of /run/sysctl.d, /etc/sysctl.d and /etc/sysctl.conf again
+# after its own values (tuned-main.conf reapply_sysctl, on by default).
+SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d")
+SYSCTL_CONF = "/etc/sysctl.conf"
+MAX_SYSCTL_FILES = 512
+
+
+def parse_sysctl_file(text: str) -> List[Dict[str, Any]]:
+    """`key = value` lines (sysctl.d(5)): '#' and ';' comment lines, a leading '-' (ignore
+    errors) dropped, '/' in keys read as '.'; a line without '=' is skipped."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().lstrip("-").strip().replace("/", ".")
+        if key:
+            entries.append({"line": number, "key": key, "value": " ".join(value.split())})
+    return entries
+
+
+def sysctl_files(ctx: ScanContext) -> List[Dict[str, Any]]:
+    """Every setting of the host's sysctl files, with its file and line."""
+    paths = ["%s/%s" % (directory, name) for directory in SYSCTL_DIRS
+             for name in ctx.reader.listdir(directory, []) if name.endswith(".conf")]
+    paths = paths[:MAX_SYSCTL_FILES] + [SYSCTL_CONF]
+    found = []
+    for path in paths:
+        text = ctx.reader.read(path, None)
+        for entry in parse_sysctl_file(text) if text else []:
+            found.append(dict(entry, file=path))
+    return found
+
+
 def kernel_config(ctx: ScanContext, release: Optional[str]) -> Dict[str, Optional[str]]:
     text = ctx.reader.read("/boot/config-%s" % release, None) if release else None
     if text is None:
@@ -143,6 +179,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
             "available": available.split() if available else None,
         },
         "sysctls": sysctls,
+        "sysctl_files": sysctl_files(ctx),
         "watchdogs": {
             "watchdog": sysctls["kernel.watchdog"],
             "nmi_watchdog": sysctls["kernel.nmi_watchdog"],

@@ -17,17 +17,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.host.collectors import ScanContext
 from lltune.host.reader import Missing, Reader
+from lltune.model.cmdline import split_cmdline
 
 MAIN_CONF = "/etc/tuned/tuned-main.conf"
 TUNED_VERSION_FILE = re.compile(r"^TUNED_VERSION_(MAJOR|MINOR|PATCH)\s*=\s*(\d+)", re.M)
 _PROFILE_DIRS_LINE = re.compile(r"^[ \t]*profile_dirs[ \t]*=(.*)$", re.M)
 # Profiles whose presence audit asks about: lltune's base and the stock ones it may include.
 PROFILES_OF_INTEREST = ("lltune", "network-latency", "latency-performance", "network-throughput",
-                        "realtime", "cpu-partitioning")
+                        "throughput-performance", "realtime", "cpu-partitioning")
 # The two layouts tuned has shipped with (used when neither file says, e.g. a bare tree).
 OLD_LAYOUT = ["/usr/lib/tuned", "/etc/tuned"]
 NEW_LAYOUT = ["/usr/lib/tuned/profiles", "/etc/tuned/profiles"]
 GRUBENV_PATHS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
+GRUB_DEFAULTS = "/etc/default/grub"
 BLS_DIR = "/boot/loader/entries"
 
 
@@ -130,6 +132,48 @@ def profile_locations(reader: Reader, dirs: List[str]) -> Dict[str, List[str]]:
             for name in PROFILES_OF_INTEREST}
 
 
+def parse_profile(text: str) -> Dict[str, Dict[str, str]]:
+    """A tuned.conf as tuned 2.20+ reads it (configparser, '=' only, no interpolation, later
+    duplicates win, `#` comments); section -> option -> raw value (variables not expanded).
+    An unreadable file gives {}: tuned would refuse it, and audit says so elsewhere."""
+    import configparser
+
+    parser = configparser.ConfigParser(delimiters=("=",), comment_prefixes=("#",),
+                                       inline_comment_prefixes=("#",), interpolation=None,
+                                       strict=False)
+    parser.optionxform = str  # option names are case-sensitive to tuned
+    try:
+        parser.read_string(text)
+    except (configparser.Error, ValueError):
+        return {}
+    return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
+def profile_contents(reader: Reader, locations: Dict[str, List[str]]
+                     ) -> Dict[str, Dict[str, Dict[str, Dict[str, str]]]]:
+    """Profile name -> directory -> its tuned.conf's sections: what lltune's host profile
+    inherits (the kernel parameters, sysctls and sections of the profiles it includes)."""
+    found: Dict[str, Dict[str, Dict[str, Dict[str, str]]]] = {}
+    for name, dirs in locations.items():
+        for directory in dirs:
+            text = reader.read(posixpath.join(directory, name, "tuned.conf"), None)
+            if text is not None:
+                found.setdefault(name, {})[directory] = parse_profile(text)
+    return found
+
+
+def grub_default_tokens(text: Optional[str]) -> List[str]:
+    """The tokens /etc/default/grub gives every kernel (GRUB_CMDLINE_LINUX and
+    GRUB_CMDLINE_LINUX_DEFAULT; a shell file, read for the usual quoted assignments only)."""
+    tokens: List[str] = []
+    for line in (text or "").splitlines():
+        match = re.match(r"""^\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=(["']?)(.*)\2\s*$""", line)
+        if match:
+            tokens += [token for token in split_cmdline(match.group(3))
+                       if not token.startswith("$")]
+    return tokens
+
+
 def _bootloader(ctx: ScanContext) -> Dict[str, Any]:
     """What decides whether tuned's [bootloader] reaches the next boot (plugin_bootloader.py:
     it disables itself without /etc/grub.d/00_tuned; with BLS, 92-tuned.install adds
@@ -147,13 +191,16 @@ def _bootloader(ctx: ScanContext) -> Dict[str, Any]:
                            for line in text.splitlines() if line.startswith("options"))
         owner = re.match(r"^([0-9a-f]{32})-", name)
         entries.append({"name": name, "machine_id": owner.group(1) if owner else None,
-                        "tuned_params": "$tuned_params" in options})
+                        "tuned_params": "$tuned_params" in options,
+                        "options": [token for token in split_cmdline(options)
+                                    if not token.startswith("$")]})
     return {
         "grub_tuned_script": reader.realpath("/etc/grub.d/00_tuned") is not None,
         "grubenv": grubenv_path,
         "grubenv_tuned_params": params.group(1).strip() if params else None,
         "bls_entries": entries,
         "machine_id": ctx.text("/etc/machine-id") or None,
+        "grub_cmdline": grub_default_tokens(reader.read(GRUB_DEFAULTS, None)),
     }
 
 
@@ -178,6 +225,7 @@ def tuned_state(ctx: ScanContext, units: Dict[str, Any]) -> Dict[str, Any]:
         boot_cmdline = match.group(1) if match else None
     unit = units.get("tuned.service", {})
     dirs, dirs_source = profile_dirs(ctx.reader)
+    locations = profile_locations(ctx.reader, dirs)
     state = {
         "installed": unit.get("load") not in (None, "not-found"),
         "running": None if unit.get("active") is None else unit["active"] == "active",
@@ -187,7 +235,8 @@ def tuned_state(ctx: ScanContext, units: Dict[str, Any]) -> Dict[str, Any]:
         "boot_cmdline": boot_cmdline,
         "profile_dirs": dirs,
         "profile_dirs_source": dirs_source,
-        "profiles": profile_locations(ctx.reader, dirs),
+        "profiles": locations,
+        "profile_contents": profile_contents(ctx.reader, locations),
         "bootloader": _bootloader(ctx),
         "source": "files",
     }

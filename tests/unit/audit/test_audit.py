@@ -26,6 +26,16 @@ SCHEMA = os.path.join(REPO, "lltune", "audit", "audit.schema.json")
 
 NEW_LAYOUT = ["/usr/lib/tuned/profiles", "/etc/tuned/profiles"]
 MACHINE = "0123456789abcdef0123456789abcdef"
+# tuned 2.25.1's network-latency [bootloader] (profiles/network-latency/tuned.conf), as a scan
+# records it, and lltune's base profile including it (RHEL 9's layout).
+NETWORK_LATENCY_225 = {
+    "network-latency": {"/usr/lib/tuned": {
+        "main": {"include": "latency-performance"},
+        "bootloader": {"cmdline_network_latency":
+                       "skew_tick=1 tsc=reliable rcupdate.rcu_normal_after_boot=1"}}},
+    "lltune": {"/usr/lib/tuned": {
+        "main": {"include": "network-latency"},
+        "bootloader": {"cmdline_lltune_isolation": "${isolation_cmdline}"}}}}
 
 
 def make_snapshot():
@@ -454,6 +464,11 @@ CASES = {
         (None, setter("services", "tuned", "bootloader", {"bls_entries": [
             {"name": MACHINE + "-5.14.0.conf", "machine_id": MACHINE,
              "tuned_params": True}], "machine_id": MACHINE}), False)),
+    "kernel.cmdline-remove-unremovable": (
+        (setter("kernel", "cmdline_remove", ["quiet"]),
+         setter("services", "tuned", "bootloader", {"grub_cmdline": ["quiet"]}), False),
+        (setter("kernel", "cmdline_remove", ["rcupdate.rcu_normal_after_boot=1"]),
+         setter("services", "tuned", "profile_contents", NETWORK_LATENCY_225), False)),
     "tuned.bls-other-machine-id": (
         (None, setter("services", "tuned", "bootloader", {"bls_entries": [
             {"name": "f" * 32 + "-5.14.0.conf", "machine_id": "f" * 32,

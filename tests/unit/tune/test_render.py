@@ -87,7 +87,7 @@ def test_profile_sections(snapshot):
     assert cmdline[:4] == ["isolcpus=managed_irq,domain,4-39", "nohz=on", "nohz_full=4-39",
                            "rcu_nocbs=4-39"]
     assert "irqaffinity=0-3" in cmdline and "intel_iommu=on" in cmdline
-    assert cmdline[-1] == "-quiet"
+    assert cmdline[-1] == "intel_iommu=on", "quiet is no profile's to remove (audit refuses it)"
     net = ini["net_eth2"]
     assert net["type"] == "net" and net["devices"] == "eth2"
     assert net["features"] == "gro off lro off"
@@ -174,3 +174,65 @@ def test_the_host_profile_goes_where_the_hosts_tuned_reads_profiles(snapshot):
                                       "/etc/tuned/profiles/lltune/tuned.conf"]
     # The fixture tree says nothing of tuned's layout: RHEL 9's.
     assert sorted(render(load_text(CONFIG), snapshot).files) == sorted([TUNED_CONF, HOOK_DATA])
+
+
+# tuned 2.25.1's network-latency and lltune's base, as a scan of a RHEL 9 layout records them.
+PROFILES_225 = {
+    "network-latency": {"/usr/lib/tuned": {
+        "main": {"include": "latency-performance"},
+        "bootloader": {"cmdline_network_latency":
+                       "skew_tick=1 tsc=reliable rcupdate.rcu_normal_after_boot=1"}}},
+    "latency-performance": {"/usr/lib/tuned": {"cpu": {"force_latency": "cstate.id:1|3"}}},
+    "lltune": {"/usr/lib/tuned": {
+        "main": {"include": "network-latency"},
+        "bootloader": {"cmdline_lltune_isolation": "${isolation_cmdline}"}}},
+}
+
+
+def _with_profiles(snapshot, contents):
+    tuned = dict(snapshot["services"]["tuned"], profile_contents=contents,
+                 profile_dirs=["/usr/lib/tuned", "/etc/tuned"])
+    return dict(snapshot, services=dict(snapshot["services"], tuned=tuned))
+
+
+def _bootloader(text, snapshot):
+    return dict(_ini(render(load_text(text), snapshot)).items("bootloader"))
+
+
+def test_network_latencys_own_kernel_parameters_are_kept(snapshot):
+    """issue 12: blanking cmdline_network_latency dropped rcupdate.rcu_normal_after_boot=1;
+    now only the base profile's variable-driven isolation is emptied and lltune adds what the
+    included profiles do not."""
+    boot = _bootloader(CONFIG.replace("  cmdline_remove: [quiet]\n", ""),
+                       _with_profiles(snapshot, PROFILES_225))
+    assert "cmdline_network_latency" not in boot, "inherited as network-latency has it"
+    assert boot["cmdline_lltune_isolation"] == ""
+    added = boot["cmdline_lltune"].split()
+    assert "skew_tick=1" not in added and "tsc=reliable" not in added, "already inherited"
+    assert any(token.startswith("isolcpus=") for token in added)
+    assert "cmdline_lltune_remove" not in boot
+
+
+def test_a_knob_set_off_removes_the_included_profiles_token(snapshot):
+    text = CONFIG.replace("  cmdline_remove: [quiet]\n",
+                          "  cmdline_remove: [rcupdate.rcu_normal_after_boot=1]\n"
+                          "  skew_tick: false\n")
+    boot = _bootloader(text, _with_profiles(snapshot, PROFILES_225))
+    assert boot["cmdline_lltune_remove"] == "-skew_tick=1 rcupdate.rcu_normal_after_boot=1"
+    keys = list(boot)
+    assert keys.index("cmdline_lltune_remove") < keys.index("cmdline_lltune"), \
+        "a '-' option removes only what earlier options added"
+
+
+def test_removals_are_never_written_inside_the_additions(snapshot):
+    """issue 12: `-quiet` was rendered inside cmdline_lltune, where tuned takes it literally."""
+    boot = _bootloader(CONFIG, _with_profiles(snapshot, PROFILES_225))
+    assert not any(token.startswith("-") for token in boot["cmdline_lltune"].split())
+    assert "quiet" not in boot.get("cmdline_lltune_remove", ""), \
+        "no included profile adds quiet: audit refuses it (kernel.cmdline-remove-unremovable)"
+
+
+def test_without_the_included_profiles_lltune_owns_the_whole_command_line(snapshot):
+    boot = _bootloader(CONFIG, snapshot)
+    assert boot["cmdline_network_latency"] == "" and boot["cmdline_lltune_isolation"] == ""
+    assert "skew_tick=1" in boot["cmdline_lltune"].split()
