@@ -99,6 +99,8 @@ CHECKS: Dict[str, Tuple[str, str]] = {
                                         "needs"),
     "services.unknown-unit": ("warning", "the unit is not installed on the host"),
     "sysctl.duplicates-knob": ("error", "a free-form sysctl that a knob already sets"),
+    "sysctl.site-file-overrides": ("warning", "a site sysctl file tuned re-applies sets a sysctl "
+                                              "the profile sets (lltune's hook sets it back)"),
     "limits.duplicate-domain": ("error", "two limits entries for the same domain"),
     "tuned.missing": ("error", "tuned is not installed (info for an offline snapshot)"),
     "tuned.too-old": ("error", "tuned is older than 2.18 (info for an offline snapshot)"),

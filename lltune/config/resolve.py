@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from typing import Any, Dict, List
 
 from lltune.common.cpulist import format_cpulist
-from lltune.config.knobs import cpus_of
+from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
 from lltune.model.cmdline import token_key
 from lltune.model.profile import PROFILE_NAME
-from lltune.model.queries import dig, inherited_cmdline, inherited_profile, online_cpus
+from lltune.model.queries import (
+    dig,
+    inherited_cmdline,
+    inherited_profile,
+    online_cpus,
+    sysctls_tuned_reapplies,
+)
 
 Snapshot = Dict[str, Any]
 
@@ -142,3 +148,50 @@ def boot_options(config: Config, snapshot: Snapshot) -> BootOptions:
                if token in inherited and token not in remove]
     add = [token for token in ours if token not in inherited or token in remove]
     return BootOptions(inherited, blank, remove, add, known)
+
+
+def profile_sysctls(config: Config) -> Dict[str, str]:
+    """The sysctls the host profile sets, as written into [sysctl]: the knobs' (in table
+    order), nmi_watchdog's sysctl, then the free-form ones."""
+    values: Dict[str, str] = {}
+    for knob in KNOBS:
+        value = config.value(knob.path)
+        if knob.tuned and knob.tuned[0] == "sysctl" and value is not None:
+            values[knob.tuned[1]] = knob.to_tuned(value)
+    if config.value("kernel.nmi_watchdog") is False:
+        values["kernel.nmi_watchdog"] = "0"
+    for name, value in sorted((config.value("sysctl") or {}).items()):
+        values[name] = str(value)
+    return values
+
+
+@dataclass
+class SiteSysctl:
+    """A sysctl the merged profile sets that a site file tuned re-applies sets otherwise."""
+
+    name: str
+    wanted: str  # the profile's value
+    site_value: str  # what the site file says
+    where: str  # file:line
+    knob: str  # the config key that sets it ("" for an included profile's own)
+
+
+def site_sysctl_conflicts(config: Config, snapshot: Snapshot) -> List[SiteSysctl]:
+    """tuned writes the sysctl files of /etc/sysctl.d, /run/sysctl.d and /etc/sysctl.conf
+    again after a profile's [sysctl] (reapply_sysctl=1, tuned's default), so a site file that
+    sets a sysctl the profile sets wins, and tuned's own verify then fails on it."""
+    owner = {knob.tuned[1]: knob.path for knob in KNOBS
+             if knob.tuned and knob.tuned[0] == "sysctl"}
+    owner["kernel.nmi_watchdog"] = "kernel.nmi_watchdog"
+    inherited = {name: value for name, value in (inherited_profile(
+        snapshot, profile_includes(config)).get("sysctl") or {}).items() if "$" not in value}
+    wanted = dict(inherited, **profile_sysctls(config))
+    mine = profile_sysctls(config)
+    found = []
+    for name, entry in sorted(sysctls_tuned_reapplies(snapshot).items()):
+        if name in wanted and " ".join(str(entry.get("value")).split()) != \
+                " ".join(wanted[name].split()):
+            found.append(SiteSysctl(name, wanted[name], str(entry.get("value")), "%s:%s" % (
+                entry.get("file"), entry.get("line")),
+                (owner.get(name) or "sysctl." + name) if name in mine else ""))
+    return found

@@ -20,7 +20,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from lltune.common.cpulist import format_cpulist, parse_cpulist
 from lltune.common.errors import LLTuneError
 from lltune.common.files import atomic_write
-from lltune.config.knobs import IFNAME_PATTERN, LIMIT_DOMAIN_PATTERN, OPTIONS_PATTERN
+from lltune.config.knobs import (
+    IFNAME_PATTERN,
+    LIMIT_DOMAIN_PATTERN,
+    OPTIONS_PATTERN,
+    SYSCTL_NAME_PATTERN,
+    SYSCTL_VALUE_PATTERN,
+)
 from lltune.host.collectors import to_cpus
 from lltune.host.collectors.irqs import parse_interrupts
 from lltune.host.collectors.nics import pci_device_path
@@ -270,6 +276,49 @@ class Hook:
         return ["kernel thread %s (%d) may run on CPUs %s" % (name, pid, format_cpulist(cpus))
                 for pid, (name, cpus) in sorted(self.movable_kthreads(house).items())]
 
+    # -- sysctls a site file would win (tuned re-applies /etc/sysctl.d after [sysctl]) ------
+    def _sysctl_path(self, name: str) -> str:
+        if not re.match(SYSCTL_NAME_PATTERN, name):
+            raise HookError("bad sysctl name %r" % name)
+        return "/proc/sys/" + name.replace(".", "/")
+
+    def start_sysctls(self, data: Dict[str, Any]) -> None:
+        wanted = data.get("sysctls") or {}
+        saved = self.saved("sysctls") or {}
+        for name in sorted(wanted):
+            if name not in saved:  # the value from before the first start
+                saved[name] = self.reader.value(self._sysctl_path(name))
+        self.save("sysctls", saved)
+        for name, value in sorted(wanted.items()):
+            self._write_sysctl(name, str(value))
+
+    def _write_sysctl(self, name: str, value: str) -> None:
+        if not re.match(SYSCTL_VALUE_PATTERN, value):
+            raise HookError("bad value %r for sysctl %s" % (value, name))
+        with open(self.path(self._sysctl_path(name)), "w") as handle:
+            handle.write(value + "\n")
+
+    def stop_sysctls(self) -> List[str]:
+        failed, problems = {}, []
+        for name, value in sorted((self.saved("sysctls") or {}).items()):
+            if value is None:
+                continue
+            try:
+                self._write_sysctl(name, value)
+            except (HookError, OSError) as exc:
+                failed[name] = value
+                problems.append("sysctl %s: %s" % (name, exc))
+        return self._keep_failed("sysctls", failed, problems)
+
+    def verify_sysctls(self, data: Dict[str, Any]) -> List[str]:
+        problems = []
+        for name, wanted in sorted((data.get("sysctls") or {}).items()):
+            current = self.reader.value(self._sysctl_path(name))
+            if current is not None and " ".join(current.split()) != " ".join(str(
+                    wanted).split()):
+                problems.append("sysctl %s is %s, wanted %s" % (name, current, wanted))
+        return problems
+
     # -- swap ------------------------------------------------------------------------------
     def swap_devices(self) -> List[str]:
         lines = (self.reader.read("/proc/swaps", "") or "").splitlines()[1:]
@@ -411,19 +460,31 @@ class Hook:
         # Validate everything first: a bad value must not leave half the work done.
         self.verify_files(data)
         self.desired_pins(data)
+        for name, value in (data.get("sysctls") or {}).items():
+            self._sysctl_path(name)
+            if not re.match(SYSCTL_VALUE_PATTERN, str(value)):
+                raise HookError("bad value %r for sysctl %s" % (value, name))
         self.start_limits(data)
         self.start_ptp(data)
         self.start_swap(data)
         self.start_irqs(data)
         self.start_coalesce(data)
         self.start_kthreads(data)
+        self.start_sysctls(data)
         return 0
 
-    def stop(self) -> int:
-        """Undo everything start did; one failure does not stop the rest of the undo."""
+    def stop(self, full_rollback: bool = True) -> int:
+        """Undo everything start did; one failure does not stop the rest of the undo.
+
+        Without full_rollback (tuned stopping at shutdown, or on a restart with
+        rollback=not_on_exit) nothing is undone: the next start finds its own changes in
+        place, and the saved originals stay for the rollback that will come."""
+        if not full_rollback:
+            self.messages.append("stop without full_rollback: kept what start set")
+            return 0
         problems = []
-        for undo in (self.stop_kthreads, self.stop_coalesce, self.stop_irqs, self.stop_swap,
-                     self.restore_files):
+        for undo in (self.stop_sysctls, self.stop_kthreads, self.stop_coalesce, self.stop_irqs,
+                     self.stop_swap, self.restore_files):
             # Any error, even from a malformed saved record: the other steps still run.
             try:
                 problems += undo()
@@ -437,7 +498,8 @@ class Hook:
         if data is None:
             return 0
         problems = self.verify_irqs(data) + self.verify_files(data) + \
-            self.verify_coalesce(data) + self.verify_kthreads(data)
+            self.verify_coalesce(data) + self.verify_kthreads(data) + \
+            self.verify_sysctls(data)
         if data.get("swap") == "off" and self.swap_devices():
             problems.append("swap is on: %s" % ", ".join(self.swap_devices()))
         self.messages += problems
@@ -452,7 +514,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if verb == "start":
             status = hook.start()
         elif verb == "stop":
-            status = hook.stop()
+            status = hook.stop(full_rollback="full_rollback" in argv[1:])
         elif verb == "verify":
             status = hook.verify()
         else:

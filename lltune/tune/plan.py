@@ -11,7 +11,13 @@ from typing import Any, Dict, List, Optional
 from lltune.common.cpulist import format_cpulist
 from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
-from lltune.config.resolve import boot_options, cmdline_tokens, housekeeping, isolated
+from lltune.config.resolve import (
+    boot_options,
+    cmdline_tokens,
+    housekeeping,
+    isolated,
+    site_sysctl_conflicts,
+)
 from lltune.host.ethtool import LEGACY_FEATURES
 from lltune.model.cmdline import kernel_tokens, token_key
 from lltune.model.queries import dig, find_nic, irq_rows
@@ -65,6 +71,24 @@ def _scalar(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
         current = knob.read(snapshot) if knob.read else None
         changes.append(Change(knob.path, current, desired, knob.how(), knob.reboot))
     return changes
+
+
+def _site_sysctls(config: Config, snapshot: Dict[str, Any],
+                  changes: List[Change]) -> List[Change]:
+    """Sysctls a site file tuned re-applies would win: the hook sets them after tuned. A row
+    of the config's own says so in its mechanism; an included profile's gets a row."""
+    live = dig(snapshot, "kernel", "sysctls") or {}
+    rows = {change.knob: change for change in changes}
+    extra = []
+    for conflict in site_sysctl_conflicts(config, snapshot):
+        how = " + lltune hook, after tuned re-applies %s" % conflict.where
+        row = rows.get(conflict.knob) or rows.get("sysctl." + conflict.name)
+        if row is not None:
+            row.mechanism += how
+        else:
+            extra.append(Change("sysctl." + conflict.name, live.get(conflict.name),
+                                conflict.wanted, "[sysctl] (an included profile)" + how))
+    return extra
 
 
 def _cpu_sets(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
@@ -210,9 +234,10 @@ def _others(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
 
 def build(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
     """Every change the config asks for, in a stable order."""
-    return (_cpu_sets(config, snapshot) + _scalar(config, snapshot) + _cmdline(config, snapshot)
-            + _nic_changes(config, snapshot) + _hugepages(config, snapshot)
-            + _others(config, snapshot))
+    changes = (_cpu_sets(config, snapshot) + _scalar(config, snapshot) +
+               _cmdline(config, snapshot) + _nic_changes(config, snapshot) +
+               _hugepages(config, snapshot) + _others(config, snapshot))
+    return changes + _site_sysctls(config, snapshot, changes)
 
 
 def table(changes: List[Change]) -> str:

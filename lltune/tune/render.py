@@ -17,7 +17,14 @@ from lltune.common.cpulist import format_cpulist, format_cpumask
 from lltune.common.errors import HostError
 from lltune.config.knobs import KNOBS, cpus_of
 from lltune.config.loader import Config
-from lltune.config.resolve import boot_options, housekeeping, isolated, profile_includes
+from lltune.config.resolve import (
+    boot_options,
+    housekeeping,
+    isolated,
+    profile_includes,
+    profile_sysctls,
+    site_sysctl_conflicts,
+)
 from lltune.model.profile import HostProfile, host_profile
 from lltune.model.queries import cpu_table, find_nic, tuned_user_dir
 
@@ -126,6 +133,8 @@ def _scalar_knobs(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -
         if value is None:
             continue
         section, option = knob.tuned
+        if section == "sysctl":
+            continue  # with the other sysctls (_sysctls)
         if section == "cpu" and option != "force_latency" and not cpufreq:
             profile.notes.append("%s: the host has no cpufreq driver; not set" % knob.path)
             continue
@@ -134,11 +143,13 @@ def _scalar_knobs(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -
         profile.set(section, option, knob.to_tuned(value))
 
 
-def _sysctls(profile: _Profile, config: Config) -> None:
-    if config.value("kernel.nmi_watchdog") is False:
-        profile.set("sysctl", "kernel.nmi_watchdog", "0")
-    for name, value in sorted((config.value("sysctl") or {}).items()):
+def _sysctls(profile: _Profile, config: Config, snapshot: Dict[str, Any],
+             hook: Dict[str, Any]) -> None:
+    for name, value in profile_sysctls(config).items():
         profile.set("sysctl", name, value)
+    # A site file tuned re-applies after [sysctl] would win: the hook, which runs after it,
+    # sets these again (and puts back what it found at stop).
+    hook["sysctls"] = {c.name: c.wanted for c in site_sysctl_conflicts(config, snapshot)}
 
 
 def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
@@ -271,7 +282,7 @@ def render(config: Config, snapshot: Dict[str, Any],
         ("include", ",".join(profile_includes(config))),
     ]
     _scalar_knobs(profile, config, snapshot)
-    _sysctls(profile, config)
+    _sysctls(profile, config, snapshot, hook)
     _sysfs(profile, config, snapshot, house, iso)
     # isolated_cores is rendered even when empty, to override the base profile's variable.
     if profile.has("scheduler", "isolated_cores"):

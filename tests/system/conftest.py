@@ -203,6 +203,5 @@ def guest(request):
 def pytest_runtest_call(item):
     """Boot the guest again if an earlier test left QEMU stopped."""
     g = (getattr(item, "funcargs", None) or {}).get("guest")
-    if isinstance(g, rig.Guest) and not g.running():
-        rig._log("the %s guest was left stopped by an earlier test: booting it again" % g.suite)
-        g.boot()
+    if isinstance(g, rig.Guest):
+        g.ensure_running()

@@ -66,6 +66,11 @@ SHUTDOWN_DEADLINE = 150.0
 # No nested virtualisation in the guest: with svm the guest's udev loads kvm_amd at every
 # boot, which costs TCG seconds for nothing.
 TCG_CPU = "max"
+# TCG's threads per suite. Debian 13's kernel (6.12) under multi-threaded TCG (QEMU 7.2) was
+# seen to die at boot with "Oops: int3" in task_tick_fair: a vCPU ran stale translated code
+# across a runtime text patch (the kernel's int3-based text_poke). One TCG thread keeps every
+# vCPU's view of patched kernel text coherent, at about a third more time per command.
+TCG_ACCEL = {"bookworm": "tcg,thread=multi", "trixie": "tcg,thread=single"}
 # Hard cap on one QEMU process (the `timeout` wrapper): nothing outlives a CI run.
 QEMU_LIFETIME = int(os.environ.get("LLTUNE_RIG_QEMU_LIFETIME", "3000"))
 # Files of the repository that are not copied into the guest's src/.
@@ -444,7 +449,7 @@ class Guest:
         if self.accel == "kvm":
             accel = ["-accel", "kvm", "-cpu", "host"]
         else:
-            accel = ["-accel", os.environ.get("LLTUNE_RIG_TCG") or "tcg,thread=multi",
+            accel = ["-accel", os.environ.get("LLTUNE_RIG_TCG") or TCG_ACCEL[self.suite],
                      "-cpu", os.environ.get("LLTUNE_RIG_TCG_CPU") or TCG_CPU]
         argv = [_tool(QEMU), "-name", "lltune-guest-" + self.suite,
                 "-machine", "q35"] + accel + [
@@ -550,6 +555,14 @@ class Guest:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def ensure_running(self) -> None:
+        """Boot the guest again when an earlier test left QEMU stopped (a failed reboot). The
+        conftest does it before each test; module fixtures, set up before it, call it too."""
+        if not self.running():
+            _log("the %s guest was left stopped by an earlier test: booting it again"
+                 % self.suite)
+            self.boot()
 
     # -- commands -----------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ def rpm(guest):
     10's is built in the Debian 13 guest itself, with the same `make rpm` and the sdist the
     host downloaded: built on the host it would require python(abi) = 3.11, which Debian 13
     (Python 3.13) does not provide."""
+    guest.ensure_running()
     share = guest.share / "pkg"
     share.mkdir(exist_ok=True)
     host_rpm = _make_rpm("el9")

@@ -469,6 +469,14 @@ CASES = {
          setter("services", "tuned", "bootloader", {"grub_cmdline": ["quiet"]}), False),
         (setter("kernel", "cmdline_remove", ["rcupdate.rcu_normal_after_boot=1"]),
          setter("services", "tuned", "profile_contents", NETWORK_LATENCY_225), False)),
+    "sysctl.site-file-overrides": (
+        (None, setter("kernel", "sysctl_files", [
+            {"file": "/etc/sysctl.d/99-site.conf", "line": 3, "key": "vm.swappiness",
+             "value": "30"}]), False),
+        # /usr/lib/sysctl.d applies at boot only: tuned's profile wins over it.
+        (None, setter("kernel", "sysctl_files", [
+            {"file": "/usr/lib/sysctl.d/50-default.conf", "line": 3, "key": "vm.swappiness",
+             "value": "30"}]), False)),
     "tuned.bls-other-machine-id": (
         (None, setter("services", "tuned", "bootloader", {"bls_entries": [
             {"name": "f" * 32 + "-5.14.0.conf", "machine_id": "f" * 32,

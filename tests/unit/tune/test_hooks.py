@@ -227,3 +227,46 @@ def test_on_rhel_10s_layout_the_hook_reads_its_data_there(root):
     assert hook.hook_data == new
     assert hook.start() == 0
     assert [_affinity(root, irq) for irq in (25, 26, 27, 28)] == ["2"] * 4
+
+
+def test_sysctls_a_site_file_would_win_are_set_after_tuned_and_put_back(root):
+    """issue 12: tuned re-applies /etc/sysctl.d over the profile; the hook, after it, sets
+    the profile's value again and restores what it found."""
+    _file(root, "/proc/sys/kernel/sched_rt_runtime_us", "950000\n")
+    _data(root, sysctls={"kernel.sched_rt_runtime_us": "-1"})
+    hook = Hook(str(root))
+    assert hook.verify() == 1
+    assert hook.start() == 0
+    assert (root / "proc/sys/kernel/sched_rt_runtime_us").read_text() == "-1\n"
+    assert Hook(str(root)).verify() == 0
+    assert Hook(str(root)).start() == 0, "again: the original from before the first start stays"
+    assert Hook(str(root)).stop() == 0
+    assert (root / "proc/sys/kernel/sched_rt_runtime_us").read_text() == "950000\n"
+
+
+def test_a_bad_sysctl_in_the_data_changes_nothing(root):
+    _file(root, "/proc/sys/vm/swappiness", "30\n")
+    _data(root, limits=[{"domain": "@trading", "rtprio": 99}],
+          sysctls={"vm.swappiness": "1", "../../etc/x": "1"})
+    with pytest.raises(HookError, match="bad sysctl name"):
+        Hook(str(root)).start()
+    assert (root / "proc/sys/vm/swappiness").read_text() == "30\n"
+    assert not (root / LIMITS_FILE.lstrip("/")).exists()
+
+
+def test_stop_without_full_rollback_keeps_what_start_set(root, monkeypatch, capsys):
+    """tuned stops its profile without full_rollback at shutdown (and on a restart with
+    rollback=not_on_exit): the hook keeps its pins, limits file and saved originals for the
+    next start; with full_rollback it undoes them (issue 12)."""
+    from lltune.tune import hook as hook_module
+
+    _data(root, irq_pins=[{"interface": "eth1", "cpus": [2]}],
+          limits=[{"domain": "@trading", "rtprio": 99}])
+    monkeypatch.setattr(hook_module, "Hook", lambda _root: Hook(str(root)))
+    assert hook_module.main(["start"]) == 0
+    assert hook_module.main(["stop"]) == 0
+    assert _affinity(root, 25) == "2" and (root / LIMITS_FILE.lstrip("/")).exists()
+    assert "kept what start set" in capsys.readouterr().err
+    assert hook_module.main(["start"]) == 0
+    assert hook_module.main(["stop", "full_rollback"]) == 0
+    assert _affinity(root, 25) == "0-3" and not (root / LIMITS_FILE.lstrip("/")).exists()

@@ -1,6 +1,7 @@
 """The plan: current -> desired per knob, from a snapshot; what verify compares."""
 
 import copy
+import json
 
 import pytest
 
@@ -99,3 +100,35 @@ def test_table_has_every_change(live):
     text = table(changes)
     assert text.count("\n") == len(changes) + 2
     assert "| memory.thp " in text and "reboot" in text.splitlines()[0]
+
+
+def test_a_site_sysctl_file_tuned_reapplies_is_named_in_the_plan():
+    """issue 12: /etc/sysctl.d/99-site.conf sets vm.swappiness = 30 and an included profile's
+    kernel.hung_task_timeout_secs; tuned writes both again after the profile. The plan says
+    the hook sets them back; a /usr/lib/sysctl.d file (boot only) is no conflict."""
+    from lltune.tune.render import render
+
+    snapshot = {"kernel": {"sysctls": {"vm.swappiness": "30",
+                                       "kernel.hung_task_timeout_secs": "120"},
+                           "sysctl_files": [
+        {"file": "/etc/sysctl.d/99-site.conf", "line": 3, "key": "vm.swappiness", "value": "30"},
+        {"file": "/etc/sysctl.d/99-site.conf", "line": 4, "key": "kernel.hung_task_timeout_secs",
+         "value": "120"},
+        {"file": "/usr/lib/sysctl.d/50-default.conf", "line": 9, "key": "vm.stat_interval",
+         "value": "1"}]},
+        "services": {"tuned": {"profile_dirs": ["/usr/lib/tuned", "/etc/tuned"],
+                               "profile_contents": {"lltune": {"/usr/lib/tuned": {
+                                   "sysctl": {"kernel.hung_task_timeout_secs": "600",
+                                              "vm.stat_interval": "10"}}}}}}}
+    config = load_text(CONFIG)
+    rows = {change.knob: change for change in build(config, snapshot)}
+    assert rows["memory.swappiness"].mechanism.endswith(
+        "lltune hook, after tuned re-applies /etc/sysctl.d/99-site.conf:3")
+    inherited = rows["sysctl.kernel.hung_task_timeout_secs"]
+    assert (inherited.current, inherited.desired) == ("120", "600")
+    assert not any("50-default.conf" in change.mechanism for change in rows.values())
+    without_nics = load_text(CONFIG.replace("  interfaces:\n    - match: {name: eth0}\n"
+                                            "      offloads: {gro: false}\n      rings: {rx: 256}\n"
+                                            "      irq_cpus: \"0\"\n", "  interfaces: []\n"))
+    hook = json.loads(render(without_nics, snapshot).files["/etc/tuned/lltune/hook-data.json"])
+    assert hook["sysctls"] == {"vm.swappiness": "1", "kernel.hung_task_timeout_secs": "600"}
