@@ -215,14 +215,15 @@ endif
 PKG_RPMDIR = $(PKG_DISTDIR)$(if $(filter el10,$(TUNED_LAYOUT)),/el10)
 
 # rpmbuild in a private tree under $(PKG_BUILDDIR), results flat in $(PKG_RPMDIR). Where rpm
-# lacks RHEL's macros (Debian): load packaging/rpm-macros.debian, use a private database, and
+# lacks RHEL's pyproject macros (Debian 12 and 13): add packaging/rpm-macros.debian to rpm's macro
+# path (--macros: rpm 4.20 ignores --load's file when it builds), use a private database, and
 # skip the BuildRequires check (nothing is installed as an rpm there). On RHEL the system
 # database checks BuildRequires (`dnf builddep lltune.spec` installs them; the dynamic ones
 # from %generate_buildrequires need mock or `dnf builddep` on the .buildreqs.nosrc.rpm of
 # `rpmbuild -br`).
 PKG_RPMBUILD = rpmbuild \
-	$$(if [ "$$(rpm --eval '%{?py3_install:yes}')" != yes ]; then \
-		echo --load packaging/rpm-macros.debian --nodeps \
+	$$(if [ "$$(rpm --eval '%{?pyproject_wheel:yes}')" != yes ]; then \
+		echo --macros="$$(rpm --showrc | sed -n 's/^Macro path: //p'):$(abspath packaging/rpm-macros.debian)" --nodeps \
 			--dbpath "$(abspath $(PKG_BUILDDIR))/rpmdb"; fi) \
 	--define "_topdir $(abspath $(PKG_BUILDDIR))/rpmbuild" \
 	--define "_rpmdir $(abspath $(PKG_RPMDIR))" \

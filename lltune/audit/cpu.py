@@ -1,6 +1,7 @@
 """CPU checks: the CPU lists against the host, the isolated/housekeeping partition, SMT
 splits, cpufreq (governor, EPP, min_perf_pct, turbo) and C-states."""
 
+import re
 from typing import Any, List, Tuple
 
 from lltune.audit.context import AuditContext, KeyPath, cpus_in
@@ -115,3 +116,14 @@ def check_cpufreq(a: AuditContext) -> None:
                   "not exist on this host" % name,
                   ["cpuidle states: %s" % (", ".join(sorted(n for n in names if n))
                                            or "none exposed")])
+
+
+def check_workload(a: AuditContext) -> None:
+    for index, pattern in enumerate(a.value("cpu.workload_processes") or []):
+        if not isinstance(pattern, str):
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            a.add("cpu.workload-regex-invalid", ("cpu", "workload_processes", index),
+                  "%r is not a regular expression tuned can use: %s" % (pattern, exc))

@@ -30,6 +30,8 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "cpu.min-perf-pct-unsupported": ("warning", "min_perf_pct is set but intel_pstate is not "
                                                 "active"),
     "cpu.turbo-unsupported": ("warning", "turbo is set but the host exposes no turbo control"),
+    "cpu.workload-regex-invalid": ("error", "a workload_processes entry is not a regular "
+                                            "expression"),
     "cpu.unknown-cstate": ("error", "disable_cstates names a C-state the host does not have"),
     "kernel.mitigations-unacknowledged": ("error", "mitigations are turned off without "
                                                    "mitigations_risk_acknowledged: true"),

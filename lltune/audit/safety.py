@@ -25,6 +25,9 @@ def _strings(a: AuditContext) -> List[Tuple[KeyPath, Any, str]]:
             items.append((tuple(path.split(".")), value(path), knobs.CPULIST_PATTERN))
     for index, name in enumerate(value("cpu.disable_cstates") or []):
         items.append((("cpu", "disable_cstates", index), name, _CSTATE_PATTERN))
+    for index, pattern in enumerate(value("cpu.workload_processes") or []):
+        items.append((("cpu", "workload_processes", index), pattern,
+                      knobs.THREAD_REGEX_PATTERN))
     for section in ("kernel.cmdline_add", "kernel.cmdline_remove"):
         for index, token in enumerate(value(section) or []):
             items.append((tuple(section.split(".")) + (index,), token,

@@ -29,6 +29,9 @@ MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 PCI_PATTERN = r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
 OPTIONS_PATTERN = r"^[A-Za-z0-9 _./=,:-]{0,512}$"
 LIMIT_DOMAIN_PATTERN = r"^(\*|@?[a-z_][a-z0-9_-]{0,31}\$?)$"
+# A regular expression tuned's ps_blacklist takes: no ';' (its separator), nothing tuned.conf
+# or tuned's variable syntax would read ('#', '%', '{', '}', blanks); audit checks it compiles.
+THREAD_REGEX_PATTERN = r"^[A-Za-z0-9_.*+?^$()\[\]|\\-]{1,64}$"
 
 Snapshot = Dict[str, Any]
 
@@ -248,6 +251,13 @@ KNOBS: List[Knob] = [
          "C-states (by cpuidle name) disabled on the isolated CPUs only.",
          presets={"balanced": [], "low-latency": [], "extreme": []},
          mechanism="[sysfs] cpuN/cpuidle/stateK/disable"),
+    Knob("cpu.workload_processes", {"type": "array", "uniqueItems": True,
+                                    "items": {"type": "string", "pattern": THREAD_REGEX_PATTERN}},
+         "Threads of the latency-critical application that tuned's scheduler leaves where they "
+         "are pinned: regular expressions on the thread's name (/proc/PID/task/TID/comm, 15 "
+         "characters). At every apply and tuned restart, [scheduler] moves every other task "
+         "off the isolated CPUs, the trading process pinned there included.",
+         presets=_all([]), mechanism="[scheduler] ps_blacklist"),
     Knob("cpu.idle_poll", BOOL,
          "idle=poll: idle CPUs spin instead of halting (burns power and thermal headroom).",
          presets={"balanced": False, "low-latency": False, "extreme": True},

@@ -7,7 +7,7 @@ from lltune.audit.memory import GIB_KB, hugepage_limit_kb
 from lltune.common.cpulist import cpu_text, format_cpulist
 from lltune.config import knobs
 from lltune.genconfig.facts import HostFacts
-from lltune.genconfig.yamltext import clean
+from lltune.genconfig.yamltext import Commented, clean
 from lltune.model.queries import dig, nic_node, node_memory_kb
 
 HUGEPAGE_SHARE = {"balanced": 0, "low-latency": 8, "extreme": 4}  # 1/N of each node
@@ -355,6 +355,10 @@ CHOOSERS: Dict[str, Callable[[HostFacts], Choice]] = {
                                        "the profile is active."),
     "limits": choose_limits,
     "sysctl": lambda h: ({}, "none beyond the knobs above."),
+    "cpu.workload_processes": lambda h: (Commented(["^trader$", "^md-feed"]), (
+        "Name your application's threads here and uncomment: each thread whose name matches "
+        "keeps the CPU it is pinned to when tuned applies or restarts (tuned's own "
+        "cpu-partitioning keeps DPDK's PMD threads so: .*pmd.*;^DPDK).")),
 }
 for _knob in knobs.KNOBS:
     if _knob.tuned and _knob.tuned[0] == "sysctl" and _knob.path not in CHOOSERS:

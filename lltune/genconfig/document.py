@@ -32,7 +32,7 @@ from lltune.config.loader import load_text
 from lltune.genconfig.choosers import choose
 from lltune.genconfig.facts import HostFacts
 from lltune.genconfig.interfaces import interfaces_item
-from lltune.genconfig.yamltext import WIDTH, Item, Section, clean, plural, wrap
+from lltune.genconfig.yamltext import WIDTH, Commented, Item, Section, clean, plural, wrap
 from lltune.model.queries import dig
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "config.yaml.j2")
@@ -65,6 +65,8 @@ def _item(host: HostFacts, knob: knobs.Knob) -> Item:
         comments += wrap(reason)
     elif value is None:
         comments += wrap("null: lltune leaves it as it is.")
+    if isinstance(value, Commented):
+        return Item(knob.name or knob.section, value.example, comments, commented=True)
     return Item(knob.name or knob.section, value, comments).blockify()
 
 
@@ -139,6 +141,7 @@ def render(host: HostFacts, notes: List[str]) -> str:
 
 def _format_item(item: Item) -> Dict[str, Any]:
     return {"key": item.key, "text": item.text, "block": list(item.block),
+            "commented": item.commented,
             "comments": ["# " + line if line else "#" for line in item.comments]}
 
 

@@ -53,11 +53,20 @@ def plural(count: int, word: str) -> str:
 
 
 @dataclass
+class Commented:
+    """A chooser's answer for a key written as a comment: an example to edit and uncomment
+    (the key stays absent, so the preset's value applies)."""
+
+    example: Any
+
+
+@dataclass
 class Item:
     key: str
     value: Any
     comments: List[str] = field(default_factory=list)
     block: List[str] = field(default_factory=list)  # nested YAML lines (after "key:")
+    commented: bool = False  # written as "# key: value"
 
     @property
     def text(self) -> str:

@@ -39,7 +39,7 @@ TUNED_220_PLUGINS: Dict[str, Dict[str, str]] = {
     "vm": {"transparent_hugepages": "", "transparent_hugepage.defrag": ""},
     "sysctl": {},
     "sysfs": {},
-    "scheduler": {"isolated_cores": "", "default_irq_smp_affinity": ""},
+    "scheduler": {"isolated_cores": "", "default_irq_smp_affinity": "", "ps_blacklist": ""},
     "irqbalance": {"banned_cpus": ""},
     "service": {},
     "systemd": {"cpu_affinity": ""},
@@ -51,6 +51,9 @@ TUNED_220_PLUGINS: Dict[str, Dict[str, str]] = {
 
 # What may appear in a tuned.conf value: no newline, no comment or variable syntax.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9 _.,:/=+@|-]*$")
+# Options whose values are regular expressions (knobs.THREAD_REGEX_PATTERN, joined by ';').
+_SAFE_REGEXES = re.compile(r"^[A-Za-z0-9_.*+?^$()\[\]|\\;-]*$")
+_REGEX_OPTIONS = {("scheduler", "ps_blacklist")}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_./*@:-]+$")
 _SECTION = re.compile(r"^[a-z][a-z0-9_]*$")
 _INSTANCE_OPTIONS = {"type", "devices", "enabled", "replace", "priority"}
@@ -93,7 +96,8 @@ class _Profile:
             return False
         text = _text(value)
         if not _SECTION.match(section) or not _SAFE_KEY.match(key) or \
-                not _SAFE_VALUE.match(text):
+                not (_SAFE_REGEXES if (section, key) in _REGEX_OPTIONS else _SAFE_VALUE).match(
+                    text):
             raise RenderError("refusing to write [%s] %s=%r into tuned.conf" % (section, key,
                                                                                  text))
         self.sections.setdefault(section, []).append((key, text))
@@ -253,13 +257,23 @@ def _services(profile: _Profile, config: Config, iso: List[int],
         profile.notes.append("irq.irqbalance: no [irqbalance] plugin; stopping irqbalance")
     elif policy == "stop":
         actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
+    for unit, verbs in sorted(actions.items()):
+        profile.set("service", "service." + _unit_name(unit), ",".join(dict.fromkeys(verbs)))
     ptp = config.value("time.ptp")
     if ptp and ptp.get("manage_services", True):
+        # Its own [service] instance, after the hook (priority 10) has written the daemons'
+        # options: started at priority 0 they ran with the old ones. A changed option reaches
+        # them too: the switch stops them (unapply runs in reverse) and starts them again.
+        section = "service_ptp"
+        profile.set(section, "type", "service", plugin="service")
+        profile.set(section, "priority", "20", plugin="service")
         for unit in ("ptp4l.service", "phc2sys.service"):
-            actions.setdefault(unit, []).extend(["start", "enable"])
-    for unit, verbs in sorted(actions.items()):
-        name = unit[:-len(".service")] if unit.endswith(".service") else unit
-        profile.set("service", "service." + name, ",".join(dict.fromkeys(verbs)))
+            profile.set(section, "service." + _unit_name(unit), "start,enable",
+                        plugin="service")
+
+
+def _unit_name(unit: str) -> str:
+    return unit[:-len(".service")] if unit.endswith(".service") else unit
 
 
 def _hook_data(config: Config, hook: Dict[str, Any]) -> None:
@@ -290,6 +304,10 @@ def render(config: Config, snapshot: Dict[str, Any],
         # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
         profile.set("scheduler", "priority", "5")
         profile.set("scheduler", "isolated_cores", format_cpulist(iso))
+        workload = config.value("cpu.workload_processes") or []
+        if workload:
+            # Matched against each thread's comm; the threads keep their own affinity.
+            profile.set("scheduler", "ps_blacklist", ";".join(workload))
     elif iso:
         hook["isolate_irqs"] = house
         profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "

@@ -477,6 +477,9 @@ CASES = {
         (None, setter("kernel", "sysctl_files", [
             {"file": "/usr/lib/sysctl.d/50-default.conf", "line": 3, "key": "vm.swappiness",
              "value": "30"}]), False)),
+    "cpu.workload-regex-invalid": (
+        (setter("cpu", "workload_processes", ["^trader(", "^md"]), None, False),
+        (setter("cpu", "workload_processes", ["^trader$", "^md-feed"]), None, False)),
     "tuned.bls-other-machine-id": (
         (None, setter("services", "tuned", "bootloader", {"bls_entries": [
             {"name": "f" * 32 + "-5.14.0.conf", "machine_id": "f" * 32,

@@ -6,6 +6,7 @@ is downloaded once per session (PKG_DOWNLOADDIR) and shared by every build.
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -46,11 +47,16 @@ def missing_tools():
 
 def rpm_lacks_rhel_macros():
     """True where rpm is Debian's: packaging.mk then loads packaging/rpm-macros.debian."""
-    return run(["rpm", "--eval", "%{?py3_install:yes}"]).stdout.strip() != "yes"
+    return run(["rpm", "--eval", "%{?pyproject_wheel:yes}"]).stdout.strip() != "yes"
 
 
 def rpm_macro_args():
-    return ["--load", COMPAT_MACROS] if rpm_lacks_rhel_macros() else []
+    """What packaging.mk adds on Debian: the compat macros at the end of rpm's macro path
+    (rpm 4.20's rpmbuild ignores a --load'ed file)."""
+    if not rpm_lacks_rhel_macros():
+        return []
+    path = re.search(r"^Macro path: (.*)$", run(["rpm", "--showrc"]).stdout, re.M).group(1)
+    return ["--macros=%s:%s" % (path, COMPAT_MACROS)]
 
 
 def make_rpm(base, downloads, variant, target="rpm"):

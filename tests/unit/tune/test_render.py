@@ -236,3 +236,22 @@ def test_without_the_included_profiles_lltune_owns_the_whole_command_line(snapsh
     boot = _bootloader(CONFIG, snapshot)
     assert boot["cmdline_network_latency"] == "" and boot["cmdline_lltune_isolation"] == ""
     assert "skew_tick=1" in boot["cmdline_lltune"].split()
+
+
+def test_ptp_daemons_start_after_the_hook_writes_their_options(snapshot):
+    """issue 12: [service] (priority 0) started ptp4l before the hook (priority 10) wrote
+    its options; the PTP units get their own [service] instance after the hook."""
+    text = CONFIG + "time:\n  ptp: {interface: eth2, ptp4l_options: '-2 -s'}\n"
+    ini = _ini(render(load_text(text), snapshot))
+    assert dict(ini.items("service_ptp")) == {
+        "type": "service", "priority": "20", "service.ptp4l": "start,enable",
+        "service.phc2sys": "start,enable"}
+    assert "service.ptp4l" not in dict(ini.items("service"))
+    assert int(ini["service_ptp"]["priority"]) > 10, "the hook's [script] runs at 10"
+
+
+def test_workload_threads_are_left_alone_by_the_scheduler(snapshot):
+    text = CONFIG.replace('  disable_cstates: [C6]\n',
+                          '  disable_cstates: [C6]\n  workload_processes: ["^trader$", md-.*]\n')
+    ini = _ini(render(load_text(text), snapshot))
+    assert ini["scheduler"]["ps_blacklist"] == "^trader$;md-.*"
