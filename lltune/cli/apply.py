@@ -114,7 +114,15 @@ def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> 
         return load(path)
     if not state:
         raise InputError("no config given and no applied bundle found; use -c CONFIG")
-    return load(os.path.join(state["bundle"], "config.yaml"))
+    from lltune.common.files import decode_input
+    from lltune.config.loader import load_text
+
+    path = os.path.join(state["bundle"], "config.yaml")
+    raw = backup.Bundle(state["bundle"]).read("config.yaml")  # lltune's own: trusted read
+    if raw is None:
+        raise InputError("the bundle of the last apply has no config.yaml; use -c CONFIG",
+                         state["bundle"])
+    return load_text(decode_input(raw, path), path)
 
 
 def run_verify(args: argparse.Namespace) -> int:

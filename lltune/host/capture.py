@@ -47,7 +47,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
 
 
 def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str) -> int:
-    """Write the bundle atomically (temp file, fsync, rename); returns its size in bytes."""
+    """Write the bundle atomically (common.files: temp file, fsync, rename; `-` is standard
+    output); returns its size in bytes."""
     now = time.time()
     members: Dict[str, bytes] = {}
     for canonical, text in sorted(recorder.files.items()):
@@ -67,23 +68,38 @@ def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str)
         "realpaths": recorder.realpaths,
         "missing": recorder.missing,
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    try:
-        with open(temp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-                _add(tar, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True)
-                     .encode(), now)
-                for name, data in members.items():
-                    _add(tar, name, data, now)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.rename(temp, path)
-    except OSError as exc:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise InputError("cannot write the bundle: %s" % (exc.strerror or exc), path) from None
-    return os.path.getsize(path)
+    from lltune.common.files import write_output
+
+    written = [0]
+
+    def produce(handle: Any) -> None:
+        counted = _Counting(handle, written)
+        with tarfile.open(fileobj=counted, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            _add(tar, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode(),
+                 now)
+            for name, data in members.items():
+                _add(tar, name, data, now)
+
+    # Streamed into the output writer's temporary file (or standard output for `-`): the
+    # compressed bundle is never held in memory as a whole.
+    write_output(path, produce=produce)
+    return written[0]
+
+
+class _Counting:
+    """A write-only file object that counts what passes through it."""
+
+    def __init__(self, handle: Any, written: list):
+        self.handle = handle
+        self.written = written
+
+    def write(self, data: bytes) -> int:
+        self.handle.write(data)
+        self.written[0] += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def _member_name(path: str, member: tarfile.TarInfo) -> str:

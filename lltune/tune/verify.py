@@ -8,7 +8,7 @@ are "pending reboot".
 from typing import Any, Dict, List, Optional
 
 from lltune.audit.bootloader import why_parameters_are_missing
-from lltune.common.errors import LLTuneError
+from lltune.common.errors import InputError, LLTuneError
 from lltune.config.loader import Config
 from lltune.host.reader import RootReader
 from lltune.host.scan import scan
@@ -74,8 +74,10 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
 
 
 def latest_state() -> Optional[Dict[str, Any]]:
+    """The state.json of the newest apply not rolled back (None when there is none); a state
+    directory or bundle lltune cannot trust is an EnvironmentProblem, not "no apply"."""
     try:
         bundle = backup.find(None)
         return dict(backup.read_state(bundle), bundle=bundle.path)
-    except LLTuneError:
+    except InputError:
         return None
