@@ -5,12 +5,10 @@ Subcommand modules are imported only when their command runs, so `lltune --help`
 
 import argparse
 import importlib
-import os
-import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from lltune import __version__
-from lltune.common.errors import EXIT_CODES_HELP, EXIT_USAGE, LLTuneError
+from lltune.common.errors import EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_USAGE, LLTuneError
 
 DESCRIPTION = """Low-latency tuning for RHEL 9 family hosts, applied through tuned.
 
@@ -154,19 +152,39 @@ def build_parser() -> Parser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from lltune.cli.streams import Guard, StreamError
+
+    guard = Guard()
+    command = "lltune"
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, --version and usage errors end here
+            guard.finish()
+            raise
+        command = "lltune %s" % args.command
+        code = _run(args, guard, command)
+        guard.finish()
+        return code
+    except BrokenPipeError:
+        # The reader of our output went away (`lltune scan -o - | head`): not an error.
+        guard.stdout.broken = True
+        return 0
+    except StreamError as exc:
+        guard.say("%s: error: %s" % (command, exc.strerror))
+        return EXIT_ENVIRONMENT
+    finally:
+        guard.restore()
+
+
+def _run(args: argparse.Namespace, guard: Any, command: str) -> int:
     module_name, function_name = args.handler.split(":")
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
         return int(handler(args) or 0)
     except LLTuneError as exc:
-        print("lltune %s: error: %s" % (args.command, exc), file=sys.stderr)
+        guard.say("%s: error: %s" % (command, exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("lltune %s: interrupted" % args.command, file=sys.stderr)
+        guard.say("%s: interrupted" % command)
         return 130
-    except BrokenPipeError:
-        # The reader of our output went away (`lltune scan -o - | head`): not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
