@@ -29,9 +29,15 @@ TOP = "lltune-capture"
 FORMAT = "lltune-capture"
 FORMAT_VERSION = 1
 PROBES_FORMAT = "lltune-probes"
-MAX_MEMBERS = 200000
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
-MAX_TOTAL_BYTES = 512 * 1024 * 1024
+# The large generated host (tests/hostgen.py: 256 CPUs, 1,331 IRQs) makes a bundle of 0.5 MB
+# holding 11,000 members and 7 MB uncompressed; these limits leave room for hosts several times
+# larger while a hostile bundle (a gzip bomb, a gigabyte pax header) costs at most about the
+# total below, checked from the headers before any member is read.
+MAX_MEMBERS = 50000
+MAX_MEMBER_BYTES = 64 * 1024 * 1024  # the host reader's own limit for one file
+MAX_TOTAL_BYTES = 96 * 1024 * 1024
+MAX_JSON_BYTES = 32 * 1024 * 1024  # manifest.json, probes.json, snapshot.json
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # the compressed file
 
 
 def _sha256(data: bytes) -> str:
@@ -121,41 +127,127 @@ def _member_name(path: str, member: tarfile.TarInfo) -> str:
     return "/".join(parts[1:])
 
 
-def _read_members(path: str) -> Dict[str, bytes]:
-    try:
-        tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by `with tar` below
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except (tarfile.TarError, OSError, EOFError):
-        raise InputError("not a tar archive (plain, gzip, bzip2 or xz)", path) from None
-    members: Dict[str, bytes] = {}
+class _Budget:
+    """A file object that reads at most `limit` bytes from the decompressor behind it, so
+    no header (a pax header claiming a gigabyte) and no member makes tarfile read more."""
+
+    def __init__(self, inner: Any, limit: int, path: str):
+        self.inner = inner
+        self.left = limit
+        self.path = path
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, self.path)
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.inner.read(want)
+        self.left -= len(data)
+        return data
+
+
+def _decompressed(raw: Any, path: str) -> Any:
+    """The bundle's tar stream: gzip, bzip2, xz or plain, read through a byte budget (the
+    members' sizes, their headers and the end-of-archive blocks)."""
+    import bz2
+    import gzip
+    import lzma
+
+    raw.seek(0)
+    magic = raw.read(6)
+    raw.seek(0)
+    # Closed with `raw` (the caller's `with`): these wrappers hold no descriptor of their own.
+    if magic[:2] == b"\x1f\x8b":
+        inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif magic[:3] == b"BZh":
+        inner = bz2.BZ2File(raw, mode="rb")
+    elif magic == b"\xfd7zXZ\x00":
+        inner = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115
+    else:
+        inner = raw
+    # Each member adds its header, a pax header and padding (MEMBER_OVERHEAD, added as
+    # members are seen); the fixed part covers the end-of-archive record.
+    return _Budget(inner, MAX_TOTAL_BYTES + 1024 * 1024, path)
+
+
+MEMBER_OVERHEAD = 4 * tarfile.BLOCKSIZE
+
+
+def _corrupt(exc: BaseException, path: str) -> InputError:
+    if isinstance(exc, InputError):
+        return exc
+    text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return InputError("not a tar archive (plain, gzip, bzip2 or xz), or a corrupt one: %s"
+                      % text, path)
+
+
+# What a broken or hostile archive raises from tarfile and the decompressors.
+_ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, OverflowError,
+                   UnicodeError, MemoryError)
+
+
+def _check_headers(raw: Any, path: str) -> Dict[str, int]:
+    """Pass 1, headers only (member data is skipped, never kept): names, types, sizes, the
+    member count and the total uncompressed size, all checked before anything is read."""
+    sizes: Dict[str, int] = {}
     total = 0
+    stream = _decompressed(raw, path)
     try:
-        with tar:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             for count, member in enumerate(tar, 1):
+                stream.left += MEMBER_OVERHEAD
                 if count > MAX_MEMBERS:
                     raise InputError("more than %d members" % MAX_MEMBERS, path)
                 name = _member_name(path, member)
                 if member.isdir() or not name:
                     continue
+                if name in sizes:
+                    raise InputError("member %r appears twice" % member.name, path)
                 total += member.size
                 if total > MAX_TOTAL_BYTES:
                     raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
-                handle = tar.extractfile(member)
-                data = handle.read() if handle else b""
-                if len(data) != member.size:
-                    raise InputError("member %r is truncated" % member.name, path)
-                if name in members:
-                    raise InputError("member %r appears twice" % member.name, path)
-                members[name] = data
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise InputError("corrupt archive: %s" % (exc or type(exc).__name__), path) from None
-    return members
+                sizes[name] = member.size
+    except _ARCHIVE_ERRORS as exc:
+        raise _corrupt(exc, path) from None
+    return sizes
+
+
+def _read_members(path: str) -> Tuple[Dict[str, bytes], Dict[str, str]]:
+    """{name: bytes} and {name: sha256} of the bundle's files (pass 2, after the headers)."""
+    from lltune.common.files import open_input
+
+    if not os.path.lexists(path):
+        raise InputError("no such file", path)
+    with open_input(path, MAX_BUNDLE_BYTES, " (compressed); a bundle is a few MB") as raw:
+        sizes = _check_headers(raw, path)
+        members: Dict[str, bytes] = {}
+        hashes: Dict[str, str] = {}
+        stream = _decompressed(raw, path)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    stream.left += MEMBER_OVERHEAD
+                    name = _member_name(path, member)
+                    if member.isdir() or not name:
+                        continue
+                    if sizes.get(name) != member.size:
+                        raise InputError("member %r changed between two reads" % member.name,
+                                         path)
+                    handle = tar.extractfile(member)
+                    data = handle.read(member.size) if handle else b""
+                    if len(data) != member.size:
+                        raise InputError("member %r is truncated" % member.name, path)
+                    members[name] = data
+                    hashes[name] = _sha256(data)
+        except _ARCHIVE_ERRORS as exc:
+            raise _corrupt(exc, path) from None
+    return members, hashes
 
 
 def _json_member(path: str, members: Dict[str, bytes], name: str) -> Any:
     if name not in members:
         raise InputError("%s/%s is missing; not an lltune capture bundle" % (TOP, name), path)
+    if len(members[name]) > MAX_JSON_BYTES:
+        raise InputError("%s is larger than %d bytes" % (name, MAX_JSON_BYTES), path)
     try:
         text = members[name].decode("utf-8")
     except UnicodeDecodeError:
@@ -196,7 +288,7 @@ def check_probes(path: str, document: Any, where: str = "probes.json") -> Dict[s
 
 def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]]:
     """-> (a reader over the bundle, its manifest, the snapshot taken when it was captured)."""
-    members = _read_members(path)
+    members, computed = _read_members(path)
     manifest = _json_member(path, members, "manifest.json")
     if not isinstance(manifest, dict):
         raise InputError("manifest.json must be a mapping", path)
@@ -207,12 +299,12 @@ def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]
         raise InputError("capture format version %r is not supported (this lltune reads %d)"
                          % (manifest.get("format_version"), FORMAT_VERSION), path)
     hashes = _mapping(path, "manifest: sha256", manifest.get("sha256"), (str,), False)
-    for name, data in members.items():
+    for name in members:
         if name == "manifest.json":
             continue
         if name not in hashes:
             raise InputError("member %s/%s is not in the manifest" % (TOP, name), path)
-        if hashes[name] != _sha256(data):
+        if hashes[name] != computed[name]:
             raise InputError("member %s/%s does not match its sha256" % (TOP, name), path)
     for name in hashes:
         if name not in members:
@@ -230,8 +322,9 @@ def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]
     files = {}
     for name, data in members.items():
         if name.startswith("tree/"):
-            canonical = posixpath.normpath("/" + name[len("tree/"):])
-            files[canonical] = data.decode("utf-8", "replace")
+            # Kept as bytes and decoded when read, as RootReader does: the text of every
+            # file at once would double what the bundle costs in memory.
+            files[posixpath.normpath("/" + name[len("tree/"):])] = data
     reader = MemoryReader(files, dirs, realpaths, missing, probes, "capture %s" % path)
     return reader, manifest, snapshot
 

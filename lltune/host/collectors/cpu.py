@@ -208,7 +208,8 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     ids = cpu_ids(ctx)
     online = ctx.cpus(CPU_ROOT + "/online")
     if online is None:
-        ctx.note("cpu", CPU_ROOT + "/online", "absent or malformed; read each cpuN/online")
+        ctx.note("cpu", CPU_ROOT + "/online", "%s or malformed; read each cpuN/online"
+                 % ctx.why(CPU_ROOT + "/online"))
         online = online_from_each_cpu(ctx, ids)
     online_set = set(online)
     nodes = node_of_cpus(ctx, ids)

@@ -93,7 +93,7 @@ def pci_irq_owners(ctx: ScanContext) -> Dict[int, str]:
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     text = ctx.reader.read("/proc/interrupts", None)
     if text is None:
-        ctx.note("irqs", "/proc/interrupts", "absent")
+        ctx.note("irqs", "/proc/interrupts", ctx.why("/proc/interrupts"))
         text = ""
     columns, irqs, events, complete = parse_interrupts(text)
     if text and not complete:

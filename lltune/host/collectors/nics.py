@@ -193,7 +193,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     nodes = ctx.sections.get("numa", {}).get("nodes", [])
     names = ctx.reader.listdir(NET_ROOT, None)
     if names is None:
-        ctx.note("nics", NET_ROOT, "absent")
+        ctx.note("nics", NET_ROOT, ctx.why(NET_ROOT))
         names = []
     nics = []
     virtual: Dict[str, Dict[str, Any]] = {}

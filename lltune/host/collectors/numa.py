@@ -48,7 +48,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     online = ctx.cpus(NODE_ROOT + "/online")
     if names is None:
         # A kernel without CONFIG_NUMA: the whole machine is one node.
-        ctx.note("numa", NODE_ROOT, "absent; the host is treated as one node")
+        ctx.note("numa", NODE_ROOT, "%s; the host is treated as one node" % ctx.why(NODE_ROOT))
         cpus = ctx.cpus("/sys/devices/system/cpu/online") or []
         total = kib(key_value_lines(ctx.reader.read("/proc/meminfo", None)).get("MemTotal"))
         return {"numa": {"online": [0], "synthetic": True, "nodes": [
