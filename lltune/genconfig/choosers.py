@@ -354,6 +354,7 @@ CHOOSERS: Dict[str, Callable[[HostFacts], Choice]] = {
     "services.disable": lambda h: ([], "nothing is disabled for good; stop is enough while "
                                        "the profile is active."),
     "limits": choose_limits,
+    "limits_risk_acknowledged": lambda h: (False, ""),
     "sysctl": lambda h: ({}, "none beyond the knobs above."),
 }
 for _knob in knobs.KNOBS:
