@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, Optional
 
-from lltune.common.errors import EXIT_FINDINGS, InputError
+from lltune.common.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, InputError
 from lltune.config.loader import Config, load
 from lltune.system import journal
 from lltune.tune import backup
@@ -92,6 +92,9 @@ def run_apply(args: argparse.Namespace) -> int:
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
     apply.require_root()
+    from lltune.tune.session import require_tuned
+
+    require_tuned()  # exit 3 before the lock, not an audit error after it
     # Locked before the host is read: no other apply may change it between the snapshot
     # this plan is made from and tuned's switch.
     with apply.Lock():
@@ -150,14 +153,20 @@ def run_verify(args: argparse.Namespace) -> int:
         else:
             verdict = "FAILED: %s" % "; ".join(tuned.get("failures") or ["see tuned's log"])
         print("tuned verify: %s" % verdict)
+        outcome = "ok" if report["ok"] else "DRIFT" if report["drift"] or not report.get(
+            "tuned_unavailable") else "NOT VERIFIED (tuned is not available)"
         print("verify: %s (%d knob(s) checked, %d drifted)" % (
-            "ok" if report["ok"] else "DRIFT", len(report["knobs"]), len(report["drift"])))
+            outcome, len(report["knobs"]), len(report["drift"])))
     if args.log:
         (journal.info if report["ok"] else journal.warning)(
             "verify: %s; drift: %s" % ("ok" if report["ok"] else "drift",
                                        ", ".join(report["drift"]) or "none"),
             DRIFT=" ".join(report["drift"]))
-    return 0 if report["ok"] else EXIT_FINDINGS
+    if report["ok"]:
+        return 0
+    # Drift is a finding (1); a host whose tuned cannot be asked is an environment (3).
+    return EXIT_FINDINGS if report["drift"] or not report.get("tuned_unavailable") else \
+        EXIT_ENVIRONMENT
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -165,6 +174,10 @@ def run_rollback(args: argparse.Namespace) -> int:
 
     if not 1 <= args.timeout <= 3600:
         raise InputError("--timeout must be between 1 and 3600 seconds")
+    from lltune.tune.session import require_root, require_tuned
+
+    require_root()
+    require_tuned()  # before the lock: without tuned, rollback cannot switch anything back
     outcome = rollback(args.backup, quiet=args.quiet, timeout=args.timeout)
     print(outcome.message)
     return 0

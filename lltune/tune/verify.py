@@ -62,6 +62,9 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
     # Before the reboot tuned's bootloader verify fails on every new kernel parameter.
     tuned_failed = bool(tuned.get("available") and not tuned.get("passed") and (
         booted or tuned.get("failures")))
+    # A host whose tuned cannot be asked is not verified, whatever the knobs say: an
+    # all-null config on a host without tuned checks nothing at all.
+    unverified = ask_tuned and not tuned.get("available")
     return {
         "config": config.source,
         "booted_since_apply": booted,
@@ -69,7 +72,8 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
         "drift": [change.knob for change in drift],
         "boot_causes": boot_causes,
         "tuned_verify": tuned,
-        "ok": not drift and not tuned_failed,
+        "tuned_unavailable": bool(unverified),
+        "ok": not drift and not tuned_failed and not unverified,
     }
 
 
