@@ -12,6 +12,9 @@ from typing import Iterable, List, Optional
 _RANGE = re.compile(r"^([0-9]{1,9})(?:-([0-9]{1,9})(?::([0-9]{1,9})/([0-9]{1,9}))?)?$")
 _HEX_WORD = re.compile(r"^[0-9a-fA-F]{1,8}$")
 MAX_CPUS = 8192  # the kernel's NR_CPUS ceiling on x86_64 and aarch64 (CONFIG_NR_CPUS)
+MAX_NUMNODES = 1024  # the kernel's MAX_NUMNODES with CONFIG_NODES_SHIFT=10 (RHEL 9 x86_64)
+MAX_IRQS = 1 << 20  # above NR_IRQS for NR_CPUS=8192 (x86: NR_VECTORS + 64 * NR_CPUS)
+MAX_QUEUES = 0xFFFF  # net/core/dev.c netif_alloc_netdev_queues(): count > 0xffff is EINVAL
 _ONES = b"\x01" * MAX_CPUS
 
 

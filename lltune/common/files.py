@@ -226,10 +226,12 @@ def read_state_file(path: str, limit: int) -> Optional[bytes]:
     checking it is a regular file (not a link), ours and writable by nobody else."""
     try:
         handle = open_input(path, limit, follow=False)
-    except InputError:
+    except InputError as exc:
         if not os.path.lexists(path):
             return None
-        raise
+        # A link, FIFO or device where lltune keeps its state: not lltune's, not trusted.
+        raise EnvironmentProblem("%s; refusing to trust it as lltune's state (remove it)"
+                                 % exc) from None
     with handle:
         check_trusted(path, os.fstat(handle.fileno()))
         return _read_capped(handle, path, limit, "")

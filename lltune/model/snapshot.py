@@ -49,7 +49,7 @@ def _parse(path: str, text: str) -> Any:
 
 
 # Sums the schema cannot express: what render and plan loop over must stay bounded however
-# the snapshot was made (the schema caps each NIC at 4,096 queues).
+# the snapshot was made (the schema caps each NIC at the kernel's 65,535 queues).
 MAX_TOTAL_QUEUES = 1 << 16
 
 

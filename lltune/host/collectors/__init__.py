@@ -70,6 +70,8 @@ def to_int(text: Optional[str]) -> Optional[int]:
     if text is None:
         return None
     text = text.strip()
+    if len(text) > 40:  # no kernel value is that long; int() of megabytes of digits is slow
+        return None
     try:
         return int(text, 16) if text.startswith("0x") else int(text)
     except ValueError:
