@@ -113,7 +113,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> Config:
-    if path:
+    if path is not None:
         return load(path)
     if not state:
         raise InputError("no config given and no applied bundle found; use -c CONFIG")

@@ -386,6 +386,22 @@ def _check_depth(data: Any, source: str, prefix: str, max_depth: int) -> None:
                 stack.append((item, path + (key,)))
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """json's object hook: a key given twice is refused (json.loads keeps the last one)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
 class JSONSyntaxError(InputError):
     """Text that is not JSON (a snapshot may then still be YAML in flow style)."""
 
@@ -397,7 +413,9 @@ def parse_json(text: str, source: str, name: str = "") -> Any:
     prefix = name + ": " if name else ""
     check_cost(text, source, name or "JSON document")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InputError(prefix + "duplicate key %r" % exc.args[0][:100], source) from None
     except json.JSONDecodeError as exc:
         raise JSONSyntaxError(prefix + exc.msg, source, exc.lineno, exc.colno) from None
     except RecursionError:

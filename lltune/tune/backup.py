@@ -41,7 +41,7 @@ STATE_FILE = "state.json"
 REGISTRY_FILE = "bundles.json"
 REGISTRY_FORMAT = "lltune-bundles"
 BUNDLE_NAME = re.compile(r"^([0-9]{6,})-[0-9]{8}T[0-9]{6}Z-(plan|apply)-[0-9a-f]{6}$")
-MAX_STATE_BYTES = 256 * 1024 * 1024  # snapshot.json of a large host is a few MB
+MAX_STATE_BYTES = 64 * 1024 * 1024  # snapshot.json of the large generated host: 0.7 MB
 MAX_REGISTRY_BYTES = 4 * 1024 * 1024
 
 README = """This is an lltune {kind} bundle, made {created} by lltune {version}.
