@@ -23,9 +23,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
 HARD_TIMEOUT = 30.0  # a case still running after this is a hang (its limit is 10 s)
 
 HELPER = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 spec = json.loads(sys.argv[1])
 os.chdir(spec["cwd"])
+if spec.get("memory_limit"):  # address space: a runaway allocation fails instead of swapping
+    resource.setrlimit(resource.RLIMIT_AS, (spec["memory_limit"], spec["memory_limit"]))
 actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
 for fd, target in ((1, spec["stdout"]), (2, spec["stderr"])):
     if target is None:
@@ -82,8 +84,8 @@ def environment(scratch: str) -> Dict[str, str]:
 
 
 def run_lltune(argv: List[str], scratch: str, out_dir: str, stdout: Optional[str] = "file",
-               stderr: Optional[str] = "file", env: Optional[Dict[str, str]] = None
-               ) -> Dict[str, Any]:
+               stderr: Optional[str] = "file", env: Optional[Dict[str, str]] = None,
+               timeout: float = HARD_TIMEOUT, memory_limit: int = 0) -> Dict[str, Any]:
     """Run `python -m lltune ARGV`; -> code, wall, rss_mib, stdout, stderr, hung."""
     os.makedirs(out_dir, exist_ok=True)
     targets = {}
@@ -91,13 +93,14 @@ def run_lltune(argv: List[str], scratch: str, out_dir: str, stdout: Optional[str
         targets[name] = None if kind == "closed" else "/dev/full" if kind == "full" else \
             os.path.join(out_dir, name)
     spec = {"argv": [sys.executable, "-m", "lltune"] + list(argv), "cwd": scratch,
-            "env": dict(environment(scratch), **(env or {})), **targets}
+            "env": dict(environment(scratch), **(env or {})), "memory_limit": memory_limit,
+            **targets}
     helper = subprocess.Popen([sys.executable, "-S", "-c", HELPER, json.dumps(spec)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, start_new_session=True)
     started = time.perf_counter()
     try:
-        answer, problem = helper.communicate(timeout=HARD_TIMEOUT)
+        answer, problem = helper.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(helper.pid, signal.SIGKILL)  # the helper and the command it spawned
         helper.communicate()
