@@ -50,7 +50,8 @@ def build_parser() -> Parser:
                       help="snapshot format (default: from the --output suffix, else yaml)")
     scan.add_argument("-o", "--output", metavar="FILE",
                       help="write the snapshot to FILE ('-' for standard output)")
-    scan.add_argument("--md-report", metavar="FILE", help="write a Markdown report to FILE")
+    scan.add_argument("--md-report", metavar="FILE",
+                      help="write a Markdown report to FILE ('-' for standard output)")
     scan.add_argument("-q", "--quiet", action="store_true", help="no terminal summary")
     scan.set_defaults(handler="lltune.cli.scan:run_scan")
 
@@ -60,7 +61,7 @@ def build_parser() -> Parser:
                     "reads on any machine. Changes nothing on the host.",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     capture.add_argument("-o", "--output", metavar="FILE", required=True,
-                         help="the bundle to write (host.tar.gz)")
+                         help="the bundle to write (host.tar.gz; '-' for standard output)")
     capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
     capture.set_defaults(handler="lltune.cli.scan:run_capture")
 
