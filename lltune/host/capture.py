@@ -18,7 +18,7 @@ import os
 import posixpath
 import tarfile
 import time
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from lltune import __version__
 from lltune.common.documents import parse_json
@@ -129,20 +129,31 @@ def _member_name(path: str, member: tarfile.TarInfo) -> str:
 
 class _Budget:
     """A file object that reads at most `limit` bytes from the decompressor behind it, so
-    no header (a pax header claiming a gigabyte) and no member makes tarfile read more."""
+    no header (a pax header claiming a gigabyte) and no member makes tarfile read more.
+    Seeks (tarfile skipping member data while it reads the headers) pass through."""
 
     def __init__(self, inner: Any, limit: int, path: str):
         self.inner = inner
         self.left = limit
         self.path = path
+        self.max_read = 0  # while the headers are read: the largest header tarfile may read
 
     def read(self, size: int = -1) -> bytes:
         if self.left <= 0:
             raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, self.path)
+        if self.max_read and (size is None or size < 0 or size > self.max_read):
+            raise InputError("a tar header (pax or long name) larger than %d bytes"
+                             % self.max_read, self.path)
         want = self.left if size is None or size < 0 else min(size, self.left)
         data = self.inner.read(want)
         self.left -= len(data)
         return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.inner.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.inner.tell())
 
 
 def _decompressed(raw: Any, path: str) -> Any:
@@ -170,6 +181,7 @@ def _decompressed(raw: Any, path: str) -> Any:
 
 
 MEMBER_OVERHEAD = 4 * tarfile.BLOCKSIZE
+MAX_HEADER_BYTES = 1024 * 1024  # a pax header holds a long name or two: a few hundred bytes
 
 
 def _corrupt(exc: BaseException, path: str) -> InputError:
@@ -185,53 +197,46 @@ _ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, OverflowErro
                    UnicodeError, MemoryError)
 
 
-def _check_headers(raw: Any, path: str) -> Dict[str, int]:
-    """Pass 1, headers only (member data is skipped, never kept): names, types, sizes, the
-    member count and the total uncompressed size, all checked before anything is read."""
-    sizes: Dict[str, int] = {}
+def _headers(tar: tarfile.TarFile, stream: _Budget, path: str) -> List[Tuple[str, Any]]:
+    """Pass 1, headers only (tarfile seeks over member data, nothing of it is kept): names,
+    types, sizes, the member count and the total uncompressed size, all checked before any
+    member is read. -> [(name inside the top folder, member)] of the files."""
+    files: List[Tuple[str, Any]] = []
+    seen = set()
     total = 0
-    stream = _decompressed(raw, path)
-    try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for count, member in enumerate(tar, 1):
-                stream.left += MEMBER_OVERHEAD
-                if count > MAX_MEMBERS:
-                    raise InputError("more than %d members" % MAX_MEMBERS, path)
-                name = _member_name(path, member)
-                if member.isdir() or not name:
-                    continue
-                if name in sizes:
-                    raise InputError("member %r appears twice" % member.name, path)
-                total += member.size
-                if total > MAX_TOTAL_BYTES:
-                    raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
-                sizes[name] = member.size
-    except _ARCHIVE_ERRORS as exc:
-        raise _corrupt(exc, path) from None
-    return sizes
+    for count, member in enumerate(tar, 1):
+        stream.left += MEMBER_OVERHEAD
+        if count > MAX_MEMBERS:
+            raise InputError("more than %d members" % MAX_MEMBERS, path)
+        name = _member_name(path, member)
+        if member.isdir() or not name:
+            continue
+        if name in seen:
+            raise InputError("member %r appears twice" % member.name, path)
+        seen.add(name)
+        total += member.size
+        if total > MAX_TOTAL_BYTES:
+            raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
+        files.append((name, member))
+    stream.max_read = 0
+    return files
 
 
 def _read_members(path: str) -> Tuple[Dict[str, bytes], Dict[str, str]]:
-    """{name: bytes} and {name: sha256} of the bundle's files (pass 2, after the headers)."""
+    """{name: bytes} and {name: sha256} of the bundle's files: the headers first, then the
+    data of each file in archive order (pass 2)."""
     from lltune.common.files import open_input
 
     if not os.path.lexists(path):
         raise InputError("no such file", path)
     with open_input(path, MAX_BUNDLE_BYTES, " (compressed); a bundle is a few MB") as raw:
-        sizes = _check_headers(raw, path)
         members: Dict[str, bytes] = {}
         hashes: Dict[str, str] = {}
         stream = _decompressed(raw, path)
+        stream.max_read = MAX_HEADER_BYTES  # tarfile.open reads the first header already
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
-                for member in tar:
-                    stream.left += MEMBER_OVERHEAD
-                    name = _member_name(path, member)
-                    if member.isdir() or not name:
-                        continue
-                    if sizes.get(name) != member.size:
-                        raise InputError("member %r changed between two reads" % member.name,
-                                         path)
+            with tarfile.open(fileobj=stream, mode="r:") as tar:
+                for name, member in _headers(tar, stream, path):
                     handle = tar.extractfile(member)
                     data = handle.read(member.size) if handle else b""
                     if len(data) != member.size:

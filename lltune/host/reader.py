@@ -172,10 +172,21 @@ class RootReader(Reader):
         return self._walk(self._resolve_dir(parent), [name], path)
 
     def _resolve_dir(self, path: str) -> str:
+        """A directory's link-free path, each ancestor resolved once and cached."""
         resolved = self._dir_cache.get(path)
-        if resolved is None:
-            resolved = self._walk("/", path.split("/"), path)
-            self._dir_cache[path] = resolved
+        if resolved is not None:
+            return resolved
+        names: List[str] = []
+        ancestor = path
+        while ancestor not in self._dir_cache:
+            ancestor, _, name = ancestor.rpartition("/")
+            names.append(name)
+            ancestor = ancestor or "/"
+        resolved = self._dir_cache[ancestor]
+        for name in reversed(names):
+            ancestor = ("" if ancestor == "/" else ancestor) + "/" + name
+            resolved = self._walk(resolved, [name], path)
+            self._dir_cache[ancestor] = resolved
         return resolved
 
     def _walk(self, resolved: str, names: List[str], path: str) -> str:
@@ -187,7 +198,7 @@ class RootReader(Reader):
             if name == "..":
                 resolved = posixpath.dirname(resolved)
                 continue
-            candidate = posixpath.join(resolved, name)
+            candidate = ("" if resolved == "/" else resolved) + "/" + name
             try:
                 info = os.lstat(self._host(candidate))
             except OSError:

@@ -39,8 +39,10 @@ def parse_interrupts(text: str) -> Tuple[List[int], List[Dict[str, Any]], Dict[s
             continue
         fields = rest.split()
         try:
-            if max(map(len, fields[:ncols]), default=0) > 20:
-                raise ValueError("not a count")  # int() of a huge digit string is slow
+            # int() of a huge digit string is slow (quadratic before Python 3.11): a row much
+            # longer than its counts can be is checked word by word first.
+            if len(rest) > 32 * ncols + 4096 and max(map(len, fields[:ncols]), default=0) > 20:
+                raise ValueError("not a count")
             values = list(map(int, fields[:ncols]))
             used = len(values)
         except ValueError:  # a short row: the counts stop at the first word that is not one
