@@ -137,6 +137,8 @@ class _Budget:
         self.left = limit
         self.path = path
         self.max_read = 0  # while the headers are read: the largest header tarfile may read
+        self.seek = inner.seek  # tarfile seeks and tells tens of thousands of times: no frame
+        self.tell = inner.tell
 
     def read(self, size: int = -1) -> bytes:
         if self.left <= 0:
@@ -148,12 +150,6 @@ class _Budget:
         data = self.inner.read(want)
         self.left -= len(data)
         return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return int(self.inner.seek(offset, whence))
-
-    def tell(self) -> int:
-        return int(self.inner.tell())
 
 
 def _decompressed(raw: Any, path: str) -> Any:
