@@ -196,4 +196,6 @@ def run_backups(args: argparse.Namespace) -> int:
             state = {"status": "unreadable"}
         print("%s  %-22s previous profile: %s" % (
             bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")))
+    for name in backup.unrecorded():
+        print("%s  not in lltune's record of its bundles (bundles.json): ignored" % name)
     return 0

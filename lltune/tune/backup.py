@@ -272,6 +272,17 @@ def list_bundles() -> List[Bundle]:
     return sorted(bundles, key=lambda b: _id_sequence(b.id), reverse=True)
 
 
+def unrecorded() -> List[str]:
+    """Directories under backups/ that lltune's record does not list (planted, or made by an
+    lltune before the record existed): never acted on, only shown."""
+    root = os.path.join(state_dir(), "backups")
+    if not os.path.isdir(root):
+        return []
+    known = {bundle.id for bundle in list_bundles()}
+    return sorted(name for name in os.listdir(root)
+                  if not name.startswith(".") and name not in known)
+
+
 # An apply bundle in one of these states may still have something for rollback to undo.
 ROLLBACK_PENDING = ("applied", "applying", "failed-restored-partially",
                     "rollback-incomplete")

@@ -921,7 +921,10 @@ state_case("record-fifo", lambda s: do(_registered(s, []), os.unlink(s.p("state/
 state_case("planted-bundle-not-listed", lambda s: do(_registered(s, []), os.mkdir(
     s.p("state/backups/" + BUNDLE), 0o700), s.write("state/backups/%s/state.json" % BUNDLE,
                                                     json.dumps(APPLIED), 0o600)),
-           _backups, 0, check=lambda s, r: "listed" if BUNDLE.encode() in r["stdout"] else None)
+           _backups, 0, check=lambda s, r: None if [
+               line for line in r["stdout"].splitlines() if BUNDLE.encode() in line] == [
+               BUNDLE.encode() + b"  not in lltune's record of its bundles (bundles.json): "
+               b"ignored"] else "listed as a bundle: %r" % r["stdout"])
 state_case("planted-bundle-not-verified", lambda s: do(_registered(s, []), os.mkdir(
     s.p("state/backups/" + BUNDLE), 0o700), s.write("state/backups/%s/state.json" % BUNDLE,
                                                     json.dumps(APPLIED), 0o600), s.write(
