@@ -1,39 +1,16 @@
 """Kernel command-line checks: the safety gate (boot-critical keys, mitigations without an
-acknowledgement, '-' tokens), hand-written isolation tokens against cpu.isolated, and options the
-kernel or the CPU cannot honour."""
+acknowledgement, '-' tokens; the lists are in kernelparams.py, names compared as the kernel
+compares them), hand-written isolation tokens against cpu.isolated, and options the kernel or
+the CPU cannot honour."""
 
-import re
 from typing import Dict, List
 
 from lltune.audit.context import AuditContext
+from lltune.audit.kernelparams import is_boot_critical, param_name, turns_mitigations_off
 from lltune.common.cpulist import cpu_text, parse_cpulist
 from lltune.config import resolve
 from lltune.model.cmdline import isolcpus_parts, token_key
 from lltune.model.queries import dig
-
-# Tokens that turn CPU vulnerability mitigations off one by one (Documentation/admin-guide/
-# kernel-parameters.txt; kpti and ssbd are arm64's).
-MITIGATION_OFF_TOKENS = {
-    "mitigations=off", "nospectre_v1", "nospectre_v2", "spectre_v2=off", "spectre_v2_user=off",
-    "nopti", "pti=off", "mds=off", "tsx_async_abort=off", "l1tf=off",
-    "nospec_store_bypass_disable", "spec_store_bypass_disable=off", "mmio_stale_data=off",
-    "retbleed=off", "srbds=off", "gather_data_sampling=off", "spectre_bhi=off",
-    "reg_file_data_sampling=off", "spec_rstack_overflow=off", "kpti=0", "ssbd=force-off",
-    "nospectre_bhb",
-}
-# Command-line keys cmdline_add and cmdline_remove may not touch (audit's
-# kernel.boot-critical-token): a wrong value stops the host booting, boots it into a shell or
-# another target, or leaves it without its memory, CPUs, disks or console. Sources:
-# Documentation/admin-guide/kernel-parameters.txt, dracut.cmdline(7), kernel-command-line(7).
-BOOT_CRITICAL_KEYS = re.compile("^(%s)$" % "|".join((
-    r"--",  # every token after it goes to init, not the kernel
-    r"BOOT_IMAGE", r"root.*", r"ro", r"rw", r"init", r"initrd", r"noinitrd",
-    r"initcall_blacklist", r"rd\..*", r"resume.*",  # what boots, from where
-    r"single", r"emergency", r"rescue", r"[sS1-5]", r"systemd\..*",  # a shell, another target
-    r"mem", r"memmap", r"maxcpus", r"nr_cpus", r"possible_cpus", r"nosmp",  # memory and CPUs
-    r"module_blacklist", r"modprobe\.blacklist",  # the disk or NIC driver
-    r"console", r"panic.*", r"oops", r"acpi", r"fips", r"selinux", r"enforcing",
-)))
 
 
 def check_cmdline(a: AuditContext) -> None:
@@ -47,15 +24,13 @@ def check_cmdline(a: AuditContext) -> None:
                   "mitigations: 'off' runs without CPU vulnerability mitigations; set "
                   "kernel.mitigations_risk_acknowledged: true to accept that")
         for index, token in enumerate(add):
-            if token in MITIGATION_OFF_TOKENS or (
-                    token_key(token) == "mitigations" and "off" in token.split("=", 1)[1]):
+            if turns_mitigations_off(token):
                 a.add("kernel.mitigations-unacknowledged", ("kernel", "cmdline_add", index),
                       "%s turns CPU vulnerability mitigations off; set kernel."
                       "mitigations_risk_acknowledged: true to accept that" % token)
     for section, tokens in (("cmdline_add", add), ("cmdline_remove", remove)):
         for index, token in enumerate(tokens):
-            key = token_key(token)
-            if BOOT_CRITICAL_KEYS.match(key):
+            if is_boot_critical(token):
                 a.add("kernel.boot-critical-token", ("kernel", section, index),
                       "%s is boot-critical: lltune never adds or removes it (a wrong value "
                       "stops the host booting or leaves it unusable)" % token)
@@ -63,12 +38,13 @@ def check_cmdline(a: AuditContext) -> None:
                 a.add("kernel.dash-token", ("kernel", section, index),
                       "%s starts with '-', which tuned's bootloader plugin reads as 'remove'"
                       % token)
-    own_keys = {token_key(t) for t in resolve.cmdline_tokens(a.config, a.snapshot)[
-        :-len(add) or None]} if add else set()
+    own_keys = {param_name(token_key(t)) for t in resolve.cmdline_tokens(
+        a.config, a.snapshot)[:-len(add) or None]} if add else set()
     iso = set(a.isolated)
     manual: Dict[str, List[int]] = {}
     for index, token in enumerate(add):
         key, _, text = token.partition("=")
+        key = param_name(key)  # the kernel reads nohz-full= as nohz_full=
         if key in own_keys:
             a.add("kernel.cmdline-duplicates-knob", ("kernel", "cmdline_add", index),
                   "%s: lltune already writes %s= from its kernel.*/cpu.* settings; set it "

@@ -104,6 +104,9 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "sysctl.site-file-overrides": ("warning", "a site sysctl file tuned re-applies sets a sysctl "
                                               "the profile sets (lltune's hook sets it back)"),
     "limits.duplicate-domain": ("error", "two limits entries for the same domain"),
+    "limits.wildcard-unacknowledged": ("error", "rtprio or unlimited memlock for '*' without "
+                                                "limits_risk_acknowledged: true"),
+    "limits.root-nofile-low": ("error", "root's nofile limit below 1024"),
     "tuned.missing": ("error", "tuned is not installed (info for an offline snapshot)"),
     "tuned.too-old": ("error", "tuned is older than 2.18 (info for an offline snapshot)"),
     "tuned.version-unknown": ("info", "tuned's version could not be read"),

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, Optional
 
-from lltune.common.errors import EXIT_FINDINGS, InputError
+from lltune.common.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, InputError
 from lltune.config.loader import Config, load
 from lltune.system import journal
 from lltune.tune import backup
@@ -92,6 +92,9 @@ def run_apply(args: argparse.Namespace) -> int:
         print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
         return 0
     apply.require_root()
+    from lltune.tune.session import require_tuned
+
+    require_tuned()  # exit 3 before the lock, not an audit error after it
     # Locked before the host is read: no other apply may change it between the snapshot
     # this plan is made from and tuned's switch.
     with apply.Lock():
@@ -110,11 +113,19 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> Config:
-    if path:
+    if path is not None:
         return load(path)
     if not state:
         raise InputError("no config given and no applied bundle found; use -c CONFIG")
-    return load(os.path.join(state["bundle"], "config.yaml"))
+    from lltune.common.files import decode_input
+    from lltune.config.loader import load_text
+
+    path = os.path.join(state["bundle"], "config.yaml")
+    raw = backup.Bundle(state["bundle"]).read("config.yaml")  # lltune's own: trusted read
+    if raw is None:
+        raise InputError("the bundle of the last apply has no config.yaml; use -c CONFIG",
+                         state["bundle"])
+    return load_text(decode_input(raw, path), path)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -142,14 +153,21 @@ def run_verify(args: argparse.Namespace) -> int:
         else:
             verdict = "FAILED: %s" % "; ".join(tuned.get("failures") or ["see tuned's log"])
         print("tuned verify: %s" % verdict)
+        outcome = "ok" if report["ok"] else "DRIFT" if report["drift"] or not report.get(
+            "tuned_unavailable") else "NOT VERIFIED (tuned is not available)"
         print("verify: %s (%d knob(s) checked, %d drifted)" % (
-            "ok" if report["ok"] else "DRIFT", len(report["knobs"]), len(report["drift"])))
+            outcome, len(report["knobs"]), len(report["drift"])))
     if args.log:
+        verdict = "ok" if report["ok"] else "drift" if report["drift"] or not report.get(
+            "tuned_unavailable") else "not verified (tuned is not available)"
         (journal.info if report["ok"] else journal.warning)(
-            "verify: %s; drift: %s" % ("ok" if report["ok"] else "drift",
-                                       ", ".join(report["drift"]) or "none"),
+            "verify: %s; drift: %s" % (verdict, ", ".join(report["drift"]) or "none"),
             DRIFT=" ".join(report["drift"]))
-    return 0 if report["ok"] else EXIT_FINDINGS
+    if report["ok"]:
+        return 0
+    # Drift is a finding (1); a host whose tuned cannot be asked is an environment (3).
+    return EXIT_FINDINGS if report["drift"] or not report.get("tuned_unavailable") else \
+        EXIT_ENVIRONMENT
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -157,6 +175,10 @@ def run_rollback(args: argparse.Namespace) -> int:
 
     if not 1 <= args.timeout <= 3600:
         raise InputError("--timeout must be between 1 and 3600 seconds")
+    from lltune.tune.session import require_root, require_tuned
+
+    require_root()
+    require_tuned()  # before the lock: without tuned, rollback cannot switch anything back
     outcome = rollback(args.backup, quiet=args.quiet, timeout=args.timeout)
     print(outcome.message)
     return 0
@@ -175,4 +197,6 @@ def run_backups(args: argparse.Namespace) -> int:
             state = {"status": "unreadable"}
         print("%s  %-22s previous profile: %s" % (
             bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")))
+    for name in backup.unrecorded():
+        print("%s  not in lltune's record of its bundles (bundles.json): ignored" % name)
     return 0

@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 def _snapshot(path: Any) -> Dict[str, Any]:
     """The snapshot file named by --snapshot, else a read-only scan of the live host."""
-    if path:
+    if path is not None:
         from lltune.model import snapshot
         return snapshot.load(path)
     from lltune.host.reader import RootReader
@@ -17,12 +17,15 @@ def _snapshot(path: Any) -> Dict[str, Any]:
 
 
 def run_gen_config(args: argparse.Namespace) -> int:
-    from lltune.common.files import atomic_write
+    from lltune.common.errors import InputError
+    from lltune.common.files import write_output
     from lltune.genconfig.document import generate
 
+    if args.output is not None and not args.output.strip():
+        raise InputError("--output needs a file name, not an empty string")
     text = generate(_snapshot(args.snapshot), args.preset)
     if args.output and args.output != "-":
-        atomic_write(args.output, text.encode("utf-8"))
+        write_output(args.output, text.encode("utf-8"))
         sys.stderr.write("config written to %s; check it with `lltune audit -c %s`\n"
                          % (args.output, args.output))
     else:

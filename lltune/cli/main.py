@@ -5,12 +5,10 @@ Subcommand modules are imported only when their command runs, so `lltune --help`
 
 import argparse
 import importlib
-import os
-import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from lltune import __version__
-from lltune.common.errors import EXIT_CODES_HELP, EXIT_USAGE, LLTuneError
+from lltune.common.errors import EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_USAGE, LLTuneError
 
 DESCRIPTION = """Low-latency tuning for RHEL 9 family hosts, applied through tuned.
 
@@ -52,7 +50,8 @@ def build_parser() -> Parser:
                       help="snapshot format (default: from the --output suffix, else yaml)")
     scan.add_argument("-o", "--output", metavar="FILE",
                       help="write the snapshot to FILE ('-' for standard output)")
-    scan.add_argument("--md-report", metavar="FILE", help="write a Markdown report to FILE")
+    scan.add_argument("--md-report", metavar="FILE",
+                      help="write a Markdown report to FILE ('-' for standard output)")
     scan.add_argument("-q", "--quiet", action="store_true", help="no terminal summary")
     scan.set_defaults(handler="lltune.cli.scan:run_scan")
 
@@ -62,7 +61,7 @@ def build_parser() -> Parser:
                     "reads on any machine. Changes nothing on the host.",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     capture.add_argument("-o", "--output", metavar="FILE", required=True,
-                         help="the bundle to write (host.tar.gz)")
+                         help="the bundle to write (host.tar.gz; '-' for standard output)")
     capture.add_argument("--root", metavar="DIR", help="capture a tree at a root prefix")
     capture.set_defaults(handler="lltune.cli.scan:run_capture")
 
@@ -154,19 +153,39 @@ def build_parser() -> Parser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from lltune.cli.streams import Guard, StreamError
+
+    guard = Guard()
+    command = "lltune"
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, --version and usage errors end here
+            guard.finish()
+            raise
+        command = "lltune %s" % args.command
+        code = _run(args, guard, command)
+        guard.finish()
+        return code
+    except BrokenPipeError:
+        # The reader of our output went away (`lltune scan -o - | head`): not an error.
+        guard.stdout.broken = True
+        return 0
+    except StreamError as exc:
+        guard.say("%s: error: %s" % (command, exc.strerror))
+        return EXIT_ENVIRONMENT
+    finally:
+        guard.restore()
+
+
+def _run(args: argparse.Namespace, guard: Any, command: str) -> int:
     module_name, function_name = args.handler.split(":")
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
         return int(handler(args) or 0)
     except LLTuneError as exc:
-        print("lltune %s: error: %s" % (args.command, exc), file=sys.stderr)
+        guard.say("%s: error: %s" % (command, exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("lltune %s: interrupted" % args.command, file=sys.stderr)
+        guard.say("%s: interrupted" % command)
         return 130
-    except BrokenPipeError:
-        # The reader of our output went away (`lltune scan -o - | head`): not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

@@ -13,6 +13,7 @@ def open_source(args: argparse.Namespace) -> Tuple[Reader, Dict[str, Any]]:
     """The reader the arguments name (live host, --root DIR, --from BUNDLE) and its label."""
     from lltune.host import capture
 
+    _check_paths(args, "root", "bundle", "probes")
     bundle = getattr(args, "bundle", None)
     probes_file = getattr(args, "probes", None)
     if probes_file and not args.root:
@@ -30,9 +31,18 @@ def open_source(args: argparse.Namespace) -> Tuple[Reader, Dict[str, Any]]:
 
 
 def _write(path: str, text: str) -> None:
-    from lltune.common.files import atomic_write
+    from lltune.common.files import write_output
 
-    atomic_write(path, text.encode("utf-8"))
+    write_output(path, text.encode("utf-8"))
+
+
+def _check_paths(args: argparse.Namespace, *names: str) -> None:
+    """An empty string is not a file name: `--root ''` must not mean the live host."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            raise InputError("--%s needs a file or directory name, not an empty string"
+                             % {"bundle": "from", "md_report": "md-report"}.get(name, name))
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -40,14 +50,12 @@ def run_scan(args: argparse.Namespace) -> int:
     from lltune.model import snapshot
     from lltune.report import markdown as report
 
+    _check_paths(args, "output", "md_report")
     reader, source = open_source(args)
     result = scan(reader, source)
     fmt = snapshot.format_for(args.output, args.format)
-    summary_stream = sys.stdout
-    if args.output == "-":
-        sys.stdout.write(snapshot.render(result, fmt))
-        summary_stream = sys.stderr
-    elif args.output:
+    summary_stream = sys.stderr if "-" in (args.output, args.md_report) else sys.stdout
+    if args.output:
         _write(args.output, snapshot.render(result, fmt))
     if args.md_report:
         _write(args.md_report, report.markdown(result))
@@ -63,6 +71,7 @@ def run_capture(args: argparse.Namespace) -> int:
     from lltune.host.capture import write_bundle
     from lltune.host.scan import scan
 
+    _check_paths(args, "output", "root")
     if args.root and not os.path.isdir(args.root):
         raise InputError("not a directory", args.root)
     recorder = RecordingReader(RootReader(args.root or "/"))
@@ -70,7 +79,8 @@ def run_capture(args: argparse.Namespace) -> int:
         {"kind": "live", "path": "/"}
     result = scan(recorder, source)
     size = write_bundle(recorder, result, args.output)
+    # With `-o -` the bundle is standard output: the summary goes to stderr.
     print("captured %d files, %d directory listings and %d probe answers into %s (%d KiB)"
           % (len(recorder.files), len(recorder.dirs), len(recorder.probes), args.output,
-             size // 1024))
+             size // 1024), file=sys.stderr if args.output == "-" else sys.stdout)
     return 0

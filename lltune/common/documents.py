@@ -93,50 +93,6 @@ def _path_before(text: str) -> Path:
     return tracker.last
 
 
-def check_events(text: str, source: str, what: str = "config",
-                 max_nodes: Optional[int] = MAX_NODES) -> None:
-    """Refuse aliases, anchors, custom tags and deep nesting before anything is built.
-
-    A config and a snapshot (`what`) go through here: an alias bomb of 100 KB expands to
-    gigabytes once constructed, and deep nesting exhausts the constructor's recursion.
-    Snapshots have no node cap (a large host's holds hundreds of thousands).
-    """
-    import yaml
-
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
-    depth = 0
-    count = 0
-    tracker = _EventPath()
-    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
-    try:
-        while _next_event_ready(loader, source, text, tracker, what):
-            event = loader.get_event()
-            count += 1
-            problem = None
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                problem = "anchors and aliases are not allowed in a %s" % what
-            elif getattr(event, "tag", None) and event.tag not in _STANDARD_TAGS and \
-                    event.tag != "!":
-                problem = "tag %s is not allowed in a %s" % (event.tag, what)
-            elif isinstance(event, starts):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    problem = "nested deeper than %d levels" % MAX_DEPTH
-            elif isinstance(event, ends):
-                depth -= 1
-            if problem is None and max_nodes is not None and count > max_nodes:
-                problem = "more than %d YAML nodes" % max_nodes
-            if problem:
-                mark = event.start_mark
-                where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-                raise InputError(problem, source, *where, key=dotted(tracker.path()))
-            tracker.event(event)
-    finally:
-        loader.dispose()
-
-
 # PyYAML's reader refuses these characters (yaml/reader.py, Reader.NON_PRINTABLE).
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD"
                             "\U00010000-\U0010ffff]")
@@ -175,52 +131,6 @@ def _next_event_ready(loader: Any, source: str, text: str = "",
                             what) from None
 
 
-def _build(node: Any, path: Path, document: Document, source: str) -> Any:
-    """Plain data from a composed node, recording positions and refusing duplicate keys."""
-    import yaml
-    from yaml.constructor import SafeConstructor
-
-    document.positions[path] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        result: Dict[str, Any] = {}
-        first_seen: Dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise InputError("a key must be a plain string", source, *_mark(key_node),
-                                 key=dotted(path) or "(top level)")
-            key = key_node.value
-            if _CONTROL_CHARACTER.search(key):
-                raise InputError("a key holds the control character %r"
-                                 % _CONTROL_CHARACTER.search(key).group(), source,
-                                 *_mark(key_node), key=dotted(path))
-            if key in first_seen:
-                raise InputError("duplicate key %r (first at line %d)" % (key, first_seen[key]),
-                                 source, *_mark(key_node), key=dotted(path + (key,)))
-            first_seen[key] = _mark(key_node)[0]
-            document.key_positions[path + (key,)] = _mark(key_node)
-            result[key] = _build(value_node, path + (key,), document, source)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (index,), document, source)
-                for index, item in enumerate(node.value)]
-    try:
-        value = SafeConstructor().construct_object(node)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        raise InputError("unreadable value: %s" % str(exc).splitlines()[0], source,
-                         *_mark(node), key=dotted(path)) from None
-    # Escapes ("\n", "\x1b") reach no value lltune writes: the schema's patterns end in $,
-    # which Python's re lets match before a final newline.
-    if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
-        raise InputError("the value holds the control character %r"
-                         % _CONTROL_CHARACTER.search(value).group(), source, *_mark(node),
-                         key=dotted(path))
-    # A plain scalar's style is None from the Python parser and "" from libyaml's.
-    if isinstance(value, bool) and not node.style and \
-            node.value.lower() in _YAML11_BOOL_WORDS:
-        document.yaml11_bools[path] = node.value
-    return value
-
-
 def dotted(path: Path) -> str:
     text = ""
     for part in path[:MAX_DEPTH]:
@@ -231,24 +141,217 @@ def dotted(path: Path) -> str:
 
 
 
-def parse_yaml(text: str, source: str, empty: str) -> Tuple[Any, Document]:
+class _Frame:
+    """An open mapping or sequence while the event stream is read."""
+
+    __slots__ = ("container", "is_map", "key", "index", "expect_key", "seen")
+
+    def __init__(self, container: Any, is_map: bool):
+        self.container = container
+        self.is_map = is_map
+        self.key: Any = None  # the key whose value comes next (mappings)
+        self.index = 0  # the index of the next item (sequences)
+        self.expect_key = True
+        self.seen: Dict[str, int] = {}  # key -> line it first appeared on
+
+
+# Plain scalars whose meaning YAML's typing changes, in values written free-form (sysctl
+# values, coalescing, counts): YAML 1.1 (PyYAML) reads 010 as 8 (octal), 0x10 as 16, 0b10 as
+# 2, 1:30 as 90 (sexagesimal) and 1_000 as 1000; YAML 1.2 reads 0o10 as 8. A user who wrote
+# them meant the text, or a decimal number: either way they must say which.
+_YAML11_INT_FORM = re.compile(r"^[-+]?0[0-9_bBxXoO]|[:_]")
+_YAML12_OCTAL = re.compile(r"^[-+]?0[oO][0-7_]+$")
+
+
+class _Builder:
+    """Plain data straight from the YAML event stream (libyaml's parser when PyYAML has it):
+    no node graph is composed, so a document costs about the data it holds. Anchors and
+    aliases, custom tags, deep nesting, duplicate keys and collection keys are refused as
+    they are met; scalars are resolved and constructed as PyYAML's SafeLoader would, except
+    the integer forms above, which must be quoted."""
+
+    def __init__(self, text: str, source: str, what: str, max_nodes: Optional[int],
+                 record: bool):
+        import yaml
+
+        self.yaml = yaml
+        self.text = text
+        self.source = source
+        self.what = what
+        self.max_nodes = max_nodes
+        self.record = record  # a config: positions, YAML 1.1 booleans, control characters
+        self.document = Document()
+        self.stack: List[_Frame] = []
+        self.last: Path = ()  # the path of the last node that started (syntax errors)
+        self.loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def path(self) -> Path:
+        return tuple(frame.key if frame.is_map else frame.index for frame in self.stack)
+
+    def fail(self, problem: str, event: Any, key: Optional[Path] = None) -> InputError:
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        path = self.path() if key is None else key
+        return InputError(problem, self.source, *where, key=dotted(path) or "(top level)")
+
+    def run(self) -> Tuple[Any, bool]:
+        """-> (the data, whether the stream held a document at all)."""
+        yaml = self.yaml
+        root: Any = None
+        found = False
+        documents = 0
+        count = 0
+        try:
+            while True:
+                try:
+                    if not self.loader.check_event():
+                        break
+                    event = self.loader.get_event()
+                except yaml.YAMLError as exc:
+                    raise _syntax_error(exc, self.source, self.text,
+                                        self.last if self.record else self.path(),
+                                        self.what) from None
+                count += 1
+                if self.max_nodes is not None and count > self.max_nodes:
+                    raise self.fail("more than %d YAML nodes" % self.max_nodes, event)
+                kind = type(event)
+                if kind is yaml.ScalarEvent:
+                    self._anchor_and_tag(event)
+                    frame = self.stack[-1] if self.stack else None
+                    if frame is not None and frame.is_map and frame.expect_key:
+                        self._key(frame, event)
+                        continue
+                    value = self._scalar(event)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    self._anchor_and_tag(event)
+                    frame = self.stack[-1] if self.stack else None
+                    if frame is not None and frame.is_map and frame.expect_key:
+                        raise self.fail("a key must be a plain string", event,
+                                        self.path()[:-1])
+                    self._started(event)
+                    if len(self.stack) >= MAX_DEPTH:
+                        raise self.fail("nested deeper than %d levels" % MAX_DEPTH, event)
+                    is_map = kind is yaml.MappingStartEvent
+                    self.stack.append(_Frame({} if is_map else [], is_map))
+                    continue
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    value = self.stack.pop().container
+                elif kind is yaml.AliasEvent:
+                    raise self.fail("anchors and aliases are not allowed in a %s" % self.what,
+                                    event)
+                elif kind is yaml.DocumentStartEvent:
+                    documents += 1
+                    if documents > 1:
+                        raise InputError("expected a single document in the stream",
+                                         self.source, event.start_mark.line + 1,
+                                         event.start_mark.column + 1, key="(top level)")
+                    continue
+                else:
+                    continue  # stream start and end, document end
+                if not self.stack:
+                    root, found = value, True
+                    continue
+                frame = self.stack[-1]
+                if frame.is_map:
+                    frame.container[frame.key] = value
+                    frame.expect_key = True
+                else:
+                    frame.container.append(value)
+                    frame.index += 1
+        except MemoryError:
+            raise InputError("too large to read into memory", self.source) from None
+        finally:
+            self.loader.dispose()
+        return root, found
+
+    def _anchor_and_tag(self, event: Any) -> None:
+        if getattr(event, "anchor", None):
+            raise self.fail("anchors and aliases are not allowed in a %s" % self.what, event)
+        tag = event.tag
+        if tag and tag not in _STANDARD_TAGS and tag != "!":
+            raise self.fail("tag %s is not allowed in a %s" % (tag, self.what), event)
+
+    def _started(self, event: Any) -> None:
+        """A node starts at the current path (a value or a sequence item)."""
+        if self.record:
+            self.last = self.path()
+            self.document.positions[self.last] = _mark(event)
+
+    def _key(self, frame: _Frame, event: Any) -> None:
+        key = event.value  # a scalar key is its text, whatever YAML would type it as
+        mark = _mark(event)
+        frame.key = key
+        if self.record:
+            self.last = self.path()
+        bad = _CONTROL_CHARACTER.search(key)
+        if bad:
+            raise InputError("a key holds the control character %r" % bad.group(), self.source,
+                             *mark, key=dotted(self.path()[:-1]))
+        if key in frame.seen:
+            raise InputError("duplicate key %r (first at line %d)" % (key, frame.seen[key]),
+                             self.source, *mark, key=dotted(self.path()))
+        frame.seen[key] = mark[0]
+        frame.expect_key = False
+        if self.record:
+            self.document.key_positions[self.path()] = mark
+
+    def _scalar(self, event: Any) -> Any:
+        from yaml.nodes import ScalarNode
+
+        self._started(event)
+        tag, text = event.tag, event.value
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(ScalarNode, text, event.implicit)
+        plain = event.implicit[0] and not event.style
+        if tag == _STR:
+            if plain and _YAML12_OCTAL.match(text):
+                raise self._quote(event, text, "YAML 1.2 reads it as an octal number")
+            value: Any = text
+        else:
+            if plain and tag in (_INT, _FLOAT) and _YAML11_INT_FORM.search(text):
+                raise self._quote(event, text, "YAML 1.1 reads it as %r" % self._construct(
+                    event, tag, text))
+            value = self._construct(event, tag, text)
+        if self.record:
+            if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+                raise self.fail("the value holds the control character %r"
+                                % _CONTROL_CHARACTER.search(value).group(), event)
+            # A plain scalar's style is None from the Python parser and "" from libyaml's.
+            if isinstance(value, bool) and plain and text.lower() in _YAML11_BOOL_WORDS:
+                self.document.yaml11_bools[self.path()] = text
+        return value
+
+    def _construct(self, event: Any, tag: str, text: str) -> Any:
+        from yaml.nodes import ScalarNode
+
+        node = ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+        construct = self.constructor.yaml_constructors.get(tag) or \
+            self.constructor.yaml_constructors[None]
+        try:
+            return construct(self.constructor, node)
+        except (self.yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise self.fail("unreadable value: %s" % str(exc).splitlines()[0], event) from None
+
+    def _quote(self, event: Any, text: str, reading: str) -> InputError:
+        return self.fail("%s is not plain text to YAML: %s; quote it ('%s') if you mean the "
+                         "text, or write the number in decimal" % (text, reading, text), event)
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+
+def parse_yaml(text: str, source: str, empty: str, what: str = "config",
+               max_nodes: Optional[int] = MAX_NODES) -> Tuple[Any, Document]:
     """The plain data of a config (with where each part of it is), or InputError; `empty` is
     the message for a document with nothing in it."""
-    import yaml
-
-    document = Document()
-    check_events(text, source)
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.YAMLError as exc:
-        raise _syntax_error(exc, source, text, ()) from None
-    finally:
-        loader.dispose()
-    if node is None:
+    builder = _Builder(text, source, what, max_nodes, record=True)
+    data, found = builder.run()
+    if not found:
         raise InputError(empty, source, 1, 1, key="(top level)")
-    return _build(node, (), document, source), document
+    return data, builder.document
 
 
 def yaml_input_error(exc: Exception, source: str) -> InputError:
@@ -283,15 +386,38 @@ def _check_depth(data: Any, source: str, prefix: str, max_depth: int) -> None:
                 stack.append((item, path + (key,)))
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """json's object hook: a key given twice is refused (json.loads keeps the last one)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+class JSONSyntaxError(InputError):
+    """Text that is not JSON (a snapshot may then still be YAML in flow style)."""
+
+
 def parse_json(text: str, source: str, name: str = "") -> Any:
     """json.loads for an input file (or the member `name` of a bundle): every way it fails is an
     InputError naming the file, and nesting is capped as the YAML loader caps it, so nothing
     later recurses through hostile depth (json's own limit is a RecursionError)."""
     prefix = name + ": " if name else ""
+    check_cost(text, source, name or "JSON document")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InputError(prefix + "duplicate key %r" % exc.args[0][:100], source) from None
     except json.JSONDecodeError as exc:
-        raise InputError(prefix + exc.msg, source, exc.lineno, exc.colno) from None
+        raise JSONSyntaxError(prefix + exc.msg, source, exc.lineno, exc.colno) from None
     except RecursionError:
         raise InputError(prefix + "nested deeper than %d levels" % MAX_DEPTH, source) from None
     except MemoryError:
@@ -303,18 +429,31 @@ def parse_json(text: str, source: str, name: str = "") -> Any:
 
 
 def parse_data_yaml(text: str, source: str, what: str) -> Any:
-    """A YAML document lltune wrote (a snapshot): anchors, tags and deep nesting refused before
-    anything is built, so an alias bomb never expands; no node cap (a large host's snapshot
-    holds hundreds of thousands)."""
-    import yaml
+    """A YAML document lltune wrote (a snapshot), through the same strict pass as a config
+    (string keys, no duplicates, no anchors or tags, flow style accepted, the integer forms
+    YAML changes refused) but with no node cap (a large host's snapshot holds hundreds of
+    thousands of nodes) and without recording positions; the caller caps its size."""
+    check_cost(text, source, what)
+    data, found = _Builder(text, source, what, None, record=False).run()
+    if not found:
+        raise InputError("the %s is empty" % what, source, 1, 1, key="(top level)")
+    return data
 
-    check_events(text, source, what, max_nodes=None)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(text, Loader=loader)  # a SafeLoader (C or Python)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(exc, source) from None
-    except MemoryError:
-        raise InputError("too large to read into memory", source) from None
-    except (ValueError, OverflowError) as exc:  # e.g. an integer beyond Python's digit limit
-        raise InputError("unreadable value: %s" % _first(exc), source) from None
+
+# What parsed JSON or YAML may cost in memory before it is refused unparsed: a document of
+# small values costs 20 to 30 times its size as Python objects ("{}," is 3 bytes, an empty
+# dict 64 and a list slot 8). A large host's snapshot estimates at about 20 MB.
+MAX_PARSED_BYTES = 150 * 1024 * 1024
+
+
+def check_cost(text: str, source: str, what: str = "document") -> None:
+    """Refuse a document whose parse would cost more than MAX_PARSED_BYTES, from a count of
+    its separators (C speed, no parse): an upper bound on its containers, strings and
+    other values, each at what CPython pays for it."""
+    containers = text.count("{") + text.count("[")
+    strings = text.count('"') // 2 + text.count("'") // 2
+    values = text.count(",") + text.count(":") + text.count("\n") + text.count("- ")
+    estimate = 72 * containers + 56 * strings + 36 * values
+    if estimate > MAX_PARSED_BYTES:
+        raise InputError("too many values for a %s (about %d MB once read; lltune reads at most "
+                         "%d MB)" % (what, estimate >> 20, MAX_PARSED_BYTES >> 20), source)

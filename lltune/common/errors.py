@@ -7,13 +7,14 @@ stderr and its exit code, so no traceback ever reaches the user.
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # the host or config has errors, or drift was found
 EXIT_USAGE = 2  # bad usage or bad input (config, snapshot, capture, arguments)
-EXIT_ENVIRONMENT = 3  # not root, tuned or D-Bus unavailable
+EXIT_ENVIRONMENT = 3  # not root, tuned or D-Bus unavailable, untrusted state, stdout unwritable
 
 EXIT_CODES_HELP = """exit codes:
   0  success
   1  the host or config has errors, or drift was found
   2  bad usage or bad input (config, snapshot, capture bundle, arguments)
-  3  environment: not root, tuned or D-Bus unavailable"""
+  3  environment: not root, tuned or D-Bus unavailable, a state directory lltune
+     cannot trust, standard output that cannot be written (full, closed)"""
 
 
 class LLTuneError(Exception):

@@ -417,6 +417,8 @@ KNOBS: List[Knob] = [
     Knob("limits", LIMITS_SCHEMA,
          "memlock, rtprio and nofile for the users and groups that run the application.",
          mechanism="lltune hook (/etc/security/limits.d/99-lltune.conf)"),
+    Knob("limits_risk_acknowledged", BOOL,
+         "true: you accept rtprio or unlimited memlock for every user ('*' in limits)."),
     # --- tuned ---------------------------------------------------------------------------
     Knob("tuned.base_profile", _enum("network-latency", "latency-performance",
                                      "network-throughput", "realtime"),

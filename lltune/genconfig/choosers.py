@@ -354,6 +354,7 @@ CHOOSERS: Dict[str, Callable[[HostFacts], Choice]] = {
     "services.disable": lambda h: ([], "nothing is disabled for good; stop is enough while "
                                        "the profile is active."),
     "limits": choose_limits,
+    "limits_risk_acknowledged": lambda h: (False, ""),
     "sysctl": lambda h: ({}, "none beyond the knobs above."),
     "cpu.workload_processes": lambda h: (Commented(["^trader$", "^md-feed"]), (
         "Name your application's threads here and uncomment: each thread whose name matches "

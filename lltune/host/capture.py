@@ -18,7 +18,7 @@ import os
 import posixpath
 import tarfile
 import time
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from lltune import __version__
 from lltune.common.documents import parse_json
@@ -29,9 +29,15 @@ TOP = "lltune-capture"
 FORMAT = "lltune-capture"
 FORMAT_VERSION = 1
 PROBES_FORMAT = "lltune-probes"
-MAX_MEMBERS = 200000
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
-MAX_TOTAL_BYTES = 512 * 1024 * 1024
+# The large generated host (tests/hostgen.py: 256 CPUs, 1,331 IRQs) makes a bundle of 0.5 MB
+# holding 11,000 members and 7 MB uncompressed; these limits leave room for hosts several times
+# larger while a hostile bundle (a gzip bomb, a gigabyte pax header) costs at most about the
+# total below, checked from the headers before any member is read.
+MAX_MEMBERS = 50000
+MAX_MEMBER_BYTES = 64 * 1024 * 1024  # the host reader's own limit for one file
+MAX_TOTAL_BYTES = 96 * 1024 * 1024
+MAX_JSON_BYTES = 32 * 1024 * 1024  # manifest.json, probes.json, snapshot.json
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # the compressed file
 
 
 def _sha256(data: bytes) -> str:
@@ -47,7 +53,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
 
 
 def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str) -> int:
-    """Write the bundle atomically (temp file, fsync, rename); returns its size in bytes."""
+    """Write the bundle atomically (common.files: temp file, fsync, rename; `-` is standard
+    output); returns its size in bytes."""
     now = time.time()
     members: Dict[str, bytes] = {}
     for canonical, text in sorted(recorder.files.items()):
@@ -67,23 +74,38 @@ def write_bundle(recorder: RecordingReader, snapshot: Dict[str, Any], path: str)
         "realpaths": recorder.realpaths,
         "missing": recorder.missing,
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    try:
-        with open(temp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-                _add(tar, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True)
-                     .encode(), now)
-                for name, data in members.items():
-                    _add(tar, name, data, now)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.rename(temp, path)
-    except OSError as exc:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise InputError("cannot write the bundle: %s" % (exc.strerror or exc), path) from None
-    return os.path.getsize(path)
+    from lltune.common.files import write_output
+
+    written = [0]
+
+    def produce(handle: Any) -> None:
+        counted = _Counting(handle, written)
+        with tarfile.open(fileobj=counted, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            _add(tar, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode(),
+                 now)
+            for name, data in members.items():
+                _add(tar, name, data, now)
+
+    # Streamed into the output writer's temporary file (or standard output for `-`): the
+    # compressed bundle is never held in memory as a whole.
+    write_output(path, produce=produce)
+    return written[0]
+
+
+class _Counting:
+    """A write-only file object that counts what passes through it."""
+
+    def __init__(self, handle: Any, written: list):
+        self.handle = handle
+        self.written = written
+
+    def write(self, data: bytes) -> int:
+        self.handle.write(data)
+        self.written[0] += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def _member_name(path: str, member: tarfile.TarInfo) -> str:
@@ -105,41 +127,128 @@ def _member_name(path: str, member: tarfile.TarInfo) -> str:
     return "/".join(parts[1:])
 
 
-def _read_members(path: str) -> Dict[str, bytes]:
-    try:
-        tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by `with tar` below
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except (tarfile.TarError, OSError, EOFError):
-        raise InputError("not a tar archive (plain, gzip, bzip2 or xz)", path) from None
-    members: Dict[str, bytes] = {}
+class _Budget:
+    """A file object that reads at most `limit` bytes from the decompressor behind it, so
+    no header (a pax header claiming a gigabyte) and no member makes tarfile read more.
+    Seeks (tarfile skipping member data while it reads the headers) pass through."""
+
+    def __init__(self, inner: Any, limit: int, path: str):
+        self.inner = inner
+        self.left = limit
+        self.path = path
+        self.max_read = 0  # while the headers are read: the largest header tarfile may read
+        self.seek = inner.seek  # tarfile seeks and tells tens of thousands of times: no frame
+        self.tell = inner.tell
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, self.path)
+        if self.max_read and (size is None or size < 0 or size > self.max_read):
+            raise InputError("a tar header (pax or long name) larger than %d bytes"
+                             % self.max_read, self.path)
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.inner.read(want)
+        self.left -= len(data)
+        return data
+
+
+def _decompressed(raw: Any, path: str) -> Any:
+    """The bundle's tar stream: gzip, bzip2, xz or plain, read through a byte budget (the
+    members' sizes, their headers and the end-of-archive blocks)."""
+    import bz2
+    import gzip
+    import lzma
+
+    raw.seek(0)
+    magic = raw.read(6)
+    raw.seek(0)
+    # Closed with `raw` (the caller's `with`): these wrappers hold no descriptor of their own.
+    if magic[:2] == b"\x1f\x8b":
+        inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif magic[:3] == b"BZh":
+        inner = bz2.BZ2File(raw, mode="rb")
+    elif magic == b"\xfd7zXZ\x00":
+        inner = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115
+    else:
+        inner = raw
+    # Each member adds its header, a pax header and padding (MEMBER_OVERHEAD, added as
+    # members are seen); the fixed part covers the end-of-archive record.
+    return _Budget(inner, MAX_TOTAL_BYTES + 1024 * 1024, path)
+
+
+MEMBER_OVERHEAD = 4 * tarfile.BLOCKSIZE
+MAX_HEADER_BYTES = 1024 * 1024  # a pax header holds a long name or two: a few hundred bytes
+
+
+def _corrupt(exc: BaseException, path: str) -> InputError:
+    if isinstance(exc, InputError):
+        return exc
+    text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return InputError("not a tar archive (plain, gzip, bzip2 or xz), or a corrupt one: %s"
+                      % text, path)
+
+
+# What a broken or hostile archive raises from tarfile and the decompressors.
+_ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, OverflowError,
+                   UnicodeError, MemoryError)
+
+
+def _headers(tar: tarfile.TarFile, stream: _Budget, path: str) -> List[Tuple[str, Any]]:
+    """Pass 1, headers only (tarfile seeks over member data, nothing of it is kept): names,
+    types, sizes, the member count and the total uncompressed size, all checked before any
+    member is read. -> [(name inside the top folder, member)] of the files."""
+    files: List[Tuple[str, Any]] = []
+    seen = set()
     total = 0
-    try:
-        with tar:
-            for count, member in enumerate(tar, 1):
-                if count > MAX_MEMBERS:
-                    raise InputError("more than %d members" % MAX_MEMBERS, path)
-                name = _member_name(path, member)
-                if member.isdir() or not name:
-                    continue
-                total += member.size
-                if total > MAX_TOTAL_BYTES:
-                    raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
-                handle = tar.extractfile(member)
-                data = handle.read() if handle else b""
-                if len(data) != member.size:
-                    raise InputError("member %r is truncated" % member.name, path)
-                if name in members:
-                    raise InputError("member %r appears twice" % member.name, path)
-                members[name] = data
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise InputError("corrupt archive: %s" % (exc or type(exc).__name__), path) from None
-    return members
+    for count, member in enumerate(tar, 1):
+        stream.left += MEMBER_OVERHEAD
+        if count > MAX_MEMBERS:
+            raise InputError("more than %d members" % MAX_MEMBERS, path)
+        name = _member_name(path, member)
+        if member.isdir() or not name:
+            continue
+        if name in seen:
+            raise InputError("member %r appears twice" % member.name, path)
+        seen.add(name)
+        total += member.size
+        if total > MAX_TOTAL_BYTES:
+            raise InputError("more than %d bytes uncompressed" % MAX_TOTAL_BYTES, path)
+        files.append((name, member))
+    stream.max_read = 0
+    return files
+
+
+def _read_members(path: str) -> Tuple[Dict[str, bytes], Dict[str, str]]:
+    """{name: bytes} and {name: sha256} of the bundle's files: the headers first, then the
+    data of each file in archive order (pass 2)."""
+    from lltune.common.files import open_input
+
+    if not os.path.lexists(path):
+        raise InputError("no such file", path)
+    with open_input(path, MAX_BUNDLE_BYTES, " (compressed); a bundle is a few MB") as raw:
+        members: Dict[str, bytes] = {}
+        hashes: Dict[str, str] = {}
+        stream = _decompressed(raw, path)
+        stream.max_read = MAX_HEADER_BYTES  # tarfile.open reads the first header already
+        try:
+            with tarfile.open(fileobj=stream, mode="r:") as tar:
+                for name, member in _headers(tar, stream, path):
+                    handle = tar.extractfile(member)
+                    data = handle.read(member.size) if handle else b""
+                    if len(data) != member.size:
+                        raise InputError("member %r is truncated" % member.name, path)
+                    members[name] = data
+                    hashes[name] = _sha256(data)
+        except _ARCHIVE_ERRORS as exc:
+            raise _corrupt(exc, path) from None
+    return members, hashes
 
 
 def _json_member(path: str, members: Dict[str, bytes], name: str) -> Any:
     if name not in members:
         raise InputError("%s/%s is missing; not an lltune capture bundle" % (TOP, name), path)
+    if len(members[name]) > MAX_JSON_BYTES:
+        raise InputError("%s is larger than %d bytes" % (name, MAX_JSON_BYTES), path)
     try:
         text = members[name].decode("utf-8")
     except UnicodeDecodeError:
@@ -180,7 +289,7 @@ def check_probes(path: str, document: Any, where: str = "probes.json") -> Dict[s
 
 def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]]:
     """-> (a reader over the bundle, its manifest, the snapshot taken when it was captured)."""
-    members = _read_members(path)
+    members, computed = _read_members(path)
     manifest = _json_member(path, members, "manifest.json")
     if not isinstance(manifest, dict):
         raise InputError("manifest.json must be a mapping", path)
@@ -191,12 +300,12 @@ def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]
         raise InputError("capture format version %r is not supported (this lltune reads %d)"
                          % (manifest.get("format_version"), FORMAT_VERSION), path)
     hashes = _mapping(path, "manifest: sha256", manifest.get("sha256"), (str,), False)
-    for name, data in members.items():
+    for name in members:
         if name == "manifest.json":
             continue
         if name not in hashes:
             raise InputError("member %s/%s is not in the manifest" % (TOP, name), path)
-        if hashes[name] != _sha256(data):
+        if hashes[name] != computed[name]:
             raise InputError("member %s/%s does not match its sha256" % (TOP, name), path)
     for name in hashes:
         if name not in members:
@@ -214,8 +323,9 @@ def open_bundle(path: str) -> Tuple[MemoryReader, Dict[str, Any], Dict[str, Any]
     files = {}
     for name, data in members.items():
         if name.startswith("tree/"):
-            canonical = posixpath.normpath("/" + name[len("tree/"):])
-            files[canonical] = data.decode("utf-8", "replace")
+            # Kept as bytes and decoded when read, as RootReader does: the text of every
+            # file at once would double what the bundle costs in memory.
+            files[posixpath.normpath("/" + name[len("tree/"):])] = data
     reader = MemoryReader(files, dirs, realpaths, missing, probes, "capture %s" % path)
     return reader, manifest, snapshot
 

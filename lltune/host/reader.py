@@ -19,6 +19,11 @@ from typing import Any, Callable, Dict, List, Optional
 # legitimately larger, and a hostile --root tree must not make us read a huge file.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _MAX_LINK_HOPS = 40  # the kernel's own limit (MAXSYMLINKS)
+TOO_LARGE = "larger than %d bytes, lltune's limit for one file; not read" % MAX_FILE_BYTES
+# Reasons a file could not be read that the snapshot's `missing` list names even where a
+# collector treats the file as optional: the host holds it but lltune could not use it.
+_ABSENT = {os.strerror(errno.ENOENT), os.strerror(errno.ENOTDIR), "not captured",
+           "not recorded", "not available offline"}
 _RAISE = object()
 
 
@@ -48,10 +53,24 @@ class Reader:
         """The whole file as text (undecodable bytes replaced); `default` instead of Missing."""
         try:
             return self._read(_canonical(path))
-        except Missing:
+        except Missing as exc:
+            self._refused(exc)
             if default is _RAISE:
                 raise
             return default
+
+    def _refused(self, exc: Missing) -> None:
+        """Remember why a path the host has could not be read (permission denied, too
+        large, a FIFO, a link loop): scan lists these in `missing`, and a collector that
+        notes a file as missing names this reason instead of "absent"."""
+        if exc.reason not in _ABSENT:
+            if not hasattr(self, "refusals"):
+                self.refusals: Dict[str, str] = {}
+            self.refusals.setdefault(exc.path, exc.reason)
+
+    def why(self, path: str, default: str = "absent") -> str:
+        """Why `path` could not be read, if the reader knows ("Permission denied")."""
+        return getattr(self, "refusals", {}).get(_canonical(path), default)
 
     def value(self, path: str, default: Any = None) -> Any:
         """A one-value sysfs/procfs file, stripped of blanks and NUL padding; `default` when
@@ -63,7 +82,8 @@ class Reader:
         """Sorted entry names of a directory."""
         try:
             return self._listdir(_canonical(path))
-        except Missing:
+        except Missing as exc:
+            self._refused(exc)
             if default is _RAISE:
                 raise
             return default
@@ -136,39 +156,70 @@ class RootReader(Reader):
             return canonical
         return self.root + canonical if canonical != "/" else self.root
 
-    def _resolve(self, path: str, hops: int = 0) -> str:
+    def _resolve(self, path: str) -> str:
         """The link-free path inside the root: like the kernel's lookup under a chroot.
 
         Parents are resolved first (and cached), so "a/link/.." means the parent of where
-        the link points; an absolute link target starts again at the root.
+        the link points; an absolute link target starts again at the root. Iterative, with
+        the kernel's limit of 40 links per lookup: a target of 1,500 "./" or "../" costs a
+        loop, not a recursion as deep as the target is long.
         """
         if self.root == "/":
             return os.path.realpath(path)
         if not path.strip("/"):
             return "/"
         parent, name = posixpath.split(path)
-        resolved_parent = self._resolve_dir(parent, hops)
-        if name in ("", "."):
-            return resolved_parent
-        if name == "..":
-            return posixpath.dirname(resolved_parent)
-        candidate = posixpath.join(resolved_parent, name)
-        try:
-            info = os.lstat(self._host(candidate))
-        except OSError:
-            return candidate  # absent: the caller's open or listdir reports it
-        if not stat.S_ISLNK(info.st_mode):
-            return candidate
-        if hops >= _MAX_LINK_HOPS:
-            raise Missing(path, os.strerror(errno.ELOOP))
-        target = os.readlink(self._host(candidate))
-        return self._resolve(posixpath.join(resolved_parent, target), hops + 1)
+        return self._walk(self._resolve_dir(parent), [name], path)
 
-    def _resolve_dir(self, path: str, hops: int) -> str:
+    def _resolve_dir(self, path: str) -> str:
+        """A directory's link-free path, each ancestor resolved once and cached."""
         resolved = self._dir_cache.get(path)
-        if resolved is None:
-            resolved = self._resolve(path, hops)
-            self._dir_cache[path] = resolved
+        if resolved is not None:
+            return resolved
+        names: List[str] = []
+        ancestor = path
+        while ancestor not in self._dir_cache:
+            ancestor, _, name = ancestor.rpartition("/")
+            names.append(name)
+            ancestor = ancestor or "/"
+        resolved = self._dir_cache[ancestor]
+        for name in reversed(names):
+            ancestor = ("" if ancestor == "/" else ancestor) + "/" + name
+            resolved = self._walk(resolved, [name], path)
+            self._dir_cache[ancestor] = resolved
+        return resolved
+
+    def _walk(self, resolved: str, names: List[str], path: str) -> str:
+        """Resolve `names` one component at a time from the link-free directory `resolved`."""
+        pending = [name for name in reversed(names) if name not in ("", ".")]
+        hops = 0
+        while pending:
+            name = pending.pop()
+            if name == "..":
+                resolved = posixpath.dirname(resolved)
+                continue
+            candidate = ("" if resolved == "/" else resolved) + "/" + name
+            try:
+                info = os.lstat(self._host(candidate))
+            except OSError:
+                # Absent: what follows cannot exist either; the caller's open or listdir
+                # reports it. ".." still climbs from here.
+                resolved = candidate
+                continue
+            if not stat.S_ISLNK(info.st_mode):
+                resolved = candidate
+                continue
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise Missing(path, os.strerror(errno.ELOOP))
+            try:
+                target = os.readlink(self._host(candidate))
+            except OSError as exc:
+                raise Missing(path, _errno_reason(exc)) from None
+            if target.startswith("/"):
+                resolved = "/"
+            pending.extend(part for part in reversed(target.split("/"))
+                           if part not in ("", "."))
         return resolved
 
     def _open(self, path: str) -> int:
@@ -178,7 +229,7 @@ class RootReader(Reader):
         if self.root == "/":
             return os.open(path, flags)
         parent, _, name = path.rpartition("/")
-        resolved = self._resolve_dir(parent or "/", 0)
+        resolved = self._resolve_dir(parent or "/")
         target = self._host((resolved if resolved != "/" else "") + "/" + name)
         info = os.lstat(target)
         if stat.S_ISLNK(info.st_mode):
@@ -197,23 +248,23 @@ class RootReader(Reader):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise Missing(path, "not a regular file")
-            # A file with a size (on disk, or a sysfs attribute: one page at most) is read in
-            # one call; procfs files say 0 and are read until the end.
+            # A file on disk says its size: one over the cap is refused unread. procfs and
+            # sysfs files say 0 (or a page) and are read until the end, to the cap plus one.
+            if info.st_size > MAX_FILE_BYTES:
+                raise Missing(path, TOO_LARGE)
             size = info.st_size
-            chunk = os.read(fd, size + 1 if 0 < size <= MAX_FILE_BYTES else 1 << 20)
-            chunks = [chunk]
-            total = len(chunk)
-            while chunk and not 0 < total <= size:
-                chunk = os.read(fd, 1 << 20)
-                total += len(chunk)
-                if total > MAX_FILE_BYTES:
-                    raise Missing(path, "larger than %d bytes" % MAX_FILE_BYTES)
-                chunks.append(chunk)
+            data = bytearray(os.read(fd, size + 1 if size else 1 << 20))
+            chunk = data
+            while chunk and not 0 < len(data) <= size:
+                chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - len(data)))
+                data += chunk
+                if len(data) > MAX_FILE_BYTES:
+                    raise Missing(path, TOO_LARGE)
         except OSError as exc:
             raise Missing(path, _errno_reason(exc)) from None
         finally:
             os.close(fd)
-        return b"".join(chunks).decode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
 
     def _listdir(self, path: str) -> List[str]:
         host_path = self._host(self._resolve(path))
@@ -254,7 +305,7 @@ def _recorded_answer(probes: Dict[str, Any], key: str) -> Any:
 class MemoryReader(Reader):
     """A source held in memory: what a capture bundle recorded (see capture.py)."""
 
-    def __init__(self, files: Dict[str, str], dirs: Dict[str, List[str]],
+    def __init__(self, files: Dict[str, Any], dirs: Dict[str, List[str]],
                  realpaths: Dict[str, Optional[str]], missing: Dict[str, str],
                  probes: Dict[str, Any], description: str):
         self._files = files
@@ -266,7 +317,8 @@ class MemoryReader(Reader):
 
     def _read(self, path: str) -> str:
         if path in self._files:
-            return self._files[path]
+            data = self._files[path]
+            return data if isinstance(data, str) else data.decode("utf-8", "replace")
         raise Missing(path, self._missing.get(path, "not captured"))
 
     def _listdir(self, path: str) -> List[str]:

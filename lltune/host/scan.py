@@ -76,6 +76,12 @@ def scan(reader: Reader, source: Dict[str, Any],
         ctx.sections.update(sections)
         snapshot.update(sections)
     link_irqs_to_nics(snapshot)
+    # Files the host has but lltune could not read (permission denied, over the size cap,
+    # not a regular file, a link loop) are listed even where a collector did not ask.
+    noted = {entry["what"] for entry in ctx.missing}
+    for path, reason in sorted(getattr(reader, "refusals", {}).items()):
+        if path not in noted:
+            ctx.note("files", path, reason)
     snapshot["missing"] = ctx.missing
     snapshot["collector_errors"] = errors
     return snapshot

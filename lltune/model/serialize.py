@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, List
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./+@-]*$")
+_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./+@-]*\Z")  # \Z: "$" matches before a final "\n"
 # Words YAML 1.1 (PyYAML) reads as booleans or null.
 _RESERVED = {"y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"}
 # Characters a YAML double-quoted scalar must not hold raw (line breaks YAML folds, C0/C1

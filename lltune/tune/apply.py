@@ -59,10 +59,12 @@ def plan_documents(config: Config, snapshot: Dict[str, Any],
 
 
 def _config_bytes(config: Config) -> bytes:
+    from lltune.common.files import read_input
+    from lltune.config.loader import MAX_CONFIG_BYTES
+
     try:
-        with open(config.source, "rb") as handle:
-            return handle.read()
-    except OSError:
+        return read_input(config.source, MAX_CONFIG_BYTES)
+    except LLTuneError:
         return (json.dumps(config.data, indent=1) + "\n").encode()
 
 
@@ -78,11 +80,11 @@ def write_plan_bundle(kind: str, config: Config, snapshot: Dict[str, Any],
         bundle.write("plan.md", markdown.encode())
         for path, data in sorted(rendered.files.items()):
             bundle.write("profile/" + os.path.basename(path), data)
-    except OSError as exc:
+    except (OSError, LLTuneError) as exc:
         shutil.rmtree(bundle.path, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise EnvironmentProblem("cannot write the backup bundle in %s: %s; nothing was "
-                                 "changed" % (os.path.dirname(bundle.path),
-                                              exc.strerror or exc)) from None
+                                 "changed" % (os.path.dirname(bundle.path), reason)) from None
     return bundle, changes, document, markdown
 
 
@@ -159,10 +161,11 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
                                 created_dirs=created,
                                 units_before=units_before, boot_id=_boot_id(root),
                                 reboot_needed=document["reboot_needed"])
-        except OSError as exc:
+        except (OSError, LLTuneError) as exc:
             shutil.rmtree(bundle.path, ignore_errors=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise EnvironmentProblem("cannot write the backup bundle: %s; nothing was changed"
-                                     % (exc.strerror or exc)) from None
+                                     % reason) from None
         try:
             step("install %s" % ", ".join(sorted(rendered.files)))
             _write_files(rendered, root)

@@ -18,8 +18,9 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.common.cpulist import format_cpulist, parse_cpulist
-from lltune.common.errors import LLTuneError
-from lltune.common.files import atomic_write
+from lltune.common.documents import parse_json
+from lltune.common.errors import InputError, LLTuneError
+from lltune.common.files import atomic_write, decode_input, read_state_file, trusted_dir
 from lltune.config.knobs import (
     IFNAME_PATTERN,
     LIMIT_DOMAIN_PATTERN,
@@ -38,6 +39,8 @@ from lltune.model.profile import host_profile
 STATE_DIR = "/var/lib/lltune/hook-state"
 LIMITS_FILE = "/etc/security/limits.d/99-lltune.conf"
 PTP_FILES = {"ptp4l": "/etc/sysconfig/ptp4l", "phc2sys": "/etc/sysconfig/phc2sys"}
+RESTORABLE = frozenset([LIMITS_FILE] + list(PTP_FILES.values()))  # what stop may write back
+MAX_SAVED_BYTES = 64 * 1024 * 1024
 _QUEUE = re.compile(r"(?:TxRx|txrx|comp|input|output|rx|tx|fp|queue|q)[-_.]?(\d+)")
 _NOT_QUEUE = re.compile(r"(async|config|ctrl|misc|cmd|mbx|aux)", re.I)
 COMMAND_TIMEOUT = 120.0
@@ -73,19 +76,31 @@ class Hook:
     def _state_path(self, name: str) -> str:
         return self.path("%s/%s.json" % (STATE_DIR, name))
 
-    def saved(self, name: str) -> Optional[Any]:
-        try:
-            with open(self._state_path(name), encoding="utf-8") as handle:
-                return json.load(handle)
-        except FileNotFoundError:
+    def _state_dir(self, create: bool) -> Optional[str]:
+        """hook-state/ (and the state directory holding it), created 0700 or checked: owned
+        by root and writable by nobody else, every directory above too; None when absent
+        and not created. What is saved here is written back as root by `stop`."""
+        directory = self.path(STATE_DIR)
+        parent = os.path.dirname(directory)
+        if not create and not os.path.lexists(directory):
             return None
-        except ValueError as exc:
+        if create:
+            os.makedirs(os.path.dirname(parent), 0o755, exist_ok=True)
+        trusted_dir(parent, create=create)
+        return trusted_dir(directory, create=create, ancestors=False)
+
+    def saved(self, name: str) -> Optional[Any]:
+        if self._state_dir(create=False) is None:
+            return None
+        path = self._state_path(name)
+        try:
+            raw = read_state_file(path, MAX_SAVED_BYTES)
+            return None if raw is None else parse_json(decode_input(raw, path), path)
+        except InputError as exc:
             raise HookError("saved state %s is unreadable: %s" % (name, exc)) from None
 
     def save(self, name: str, value: Any) -> None:
-        directory = self.path(STATE_DIR)
-        os.makedirs(directory, 0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
+        self._state_dir(create=True)
         atomic_write(self._state_path(name), json.dumps(value, sort_keys=True).encode(), 0o600)
 
     def forget(self, name: str) -> None:
@@ -412,8 +427,8 @@ class Hook:
         self.save(name, {"path": canonical, "content": content})
 
     def restore_files(self) -> List[str]:
-        directory = self.path(STATE_DIR)
-        names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+        directory = self._state_dir(create=False)
+        names = sorted(os.listdir(directory)) if directory else []
         problems = []
         for name in names:
             if not (name.startswith("file-") or name == "limits-file.json"):
@@ -423,6 +438,9 @@ class Hook:
                 record = self.saved(name[:-len(".json")])
                 if record is None:
                     continue  # another stop restored it a moment ago
+                if record["path"] not in RESTORABLE:
+                    raise HookError("saved record names %r, not a file the hook writes"
+                                    % (record["path"],))
                 target = self.path(record["path"])
                 if record["content"] is None:
                     if os.path.lexists(target):

@@ -54,6 +54,20 @@ def require_root() -> None:
                                  "`lltune apply --plan` works unprivileged")
 
 
+def require_tuned(root: str = "/") -> None:
+    """EnvironmentProblem (exit 3) unless tuned is installed: its unit, daemon or Python
+    package is there. Checked before the lock is taken: apply and rollback do everything
+    through tuned."""
+    from lltune.host.collectors.tuned import tuned_present
+    from lltune.host.reader import RootReader
+
+    if not tuned_present(RootReader(root)):
+        raise EnvironmentProblem("tuned is not installed (no tuned.service, tuned daemon or "
+                                 "tuned Python package): lltune applies and rolls back "
+                                 "through it; install it (dnf install tuned) and start it; "
+                                 "nothing was changed")
+
+
 class Lock:
     """An exclusive flock on /run/lltune.lock: a second apply or rollback fails at once."""
 

@@ -30,8 +30,10 @@ def restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundle
         target = host_path(root, record["path"])
         try:
             if record["existed"]:
-                atomic_write(target, _read_copy(bundle, record["copy"]), record["mode"])
-                os.chown(target, record["uid"], record["gid"])
+                # Owner and mode are set on the temporary file before the rename: a chown
+                # after it would follow a link planted at the target in the meantime.
+                atomic_write(target, _read_copy(bundle, record["copy"]), record["mode"],
+                             owner=(record["uid"], record["gid"]))
             elif os.path.lexists(target):
                 os.unlink(target)
         except LLTuneError as exc:
@@ -52,9 +54,10 @@ def restore_files(records: List[Dict[str, Any]], created_dirs: List[str], bundle
 
 
 def _read_copy(bundle: backup.Bundle, name: str) -> bytes:
-    fd = os.open(os.path.join(bundle.path, name), os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    data = bundle.read(name)
+    if data is None:
+        raise InputError("the saved copy is missing", os.path.join(bundle.path, name))
+    return data
 
 
 # Bundles written before lltune learned tuned's profile directories name no profile_dir.

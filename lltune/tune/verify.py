@@ -8,7 +8,7 @@ are "pending reboot".
 from typing import Any, Dict, List, Optional
 
 from lltune.audit.bootloader import why_parameters_are_missing
-from lltune.common.errors import LLTuneError
+from lltune.common.errors import InputError, LLTuneError
 from lltune.config.loader import Config
 from lltune.host.reader import RootReader
 from lltune.host.scan import scan
@@ -62,6 +62,9 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
     # Before the reboot tuned's bootloader verify fails on every new kernel parameter.
     tuned_failed = bool(tuned.get("available") and not tuned.get("passed") and (
         booted or tuned.get("failures")))
+    # A host whose tuned cannot be asked is not verified, whatever the knobs say: an
+    # all-null config on a host without tuned checks nothing at all.
+    unverified = ask_tuned and not tuned.get("available")
     return {
         "config": config.source,
         "booted_since_apply": booted,
@@ -69,13 +72,16 @@ def verify(config: Config, state: Optional[Dict[str, Any]] = None,
         "drift": [change.knob for change in drift],
         "boot_causes": boot_causes,
         "tuned_verify": tuned,
-        "ok": not drift and not tuned_failed,
+        "tuned_unavailable": bool(unverified),
+        "ok": not drift and not tuned_failed and not unverified,
     }
 
 
 def latest_state() -> Optional[Dict[str, Any]]:
+    """The state.json of the newest apply not rolled back (None when there is none); a state
+    directory or bundle lltune cannot trust is an EnvironmentProblem, not "no apply"."""
     try:
         bundle = backup.find(None)
         return dict(backup.read_state(bundle), bundle=bundle.path)
-    except LLTuneError:
+    except InputError:
         return None

@@ -8,6 +8,7 @@ and the spec are unchanged), then runs each command as its own process, repeated
     lltune capture --root ... -o .bench/large.tar.gz
     lltune scan --from .bench/large.tar.gz ...
     lltune --help
+    every refused input of the hostile corpus (tests/unit/hostile/corpus.py), once each
 
 Each run is timed by a fresh, small helper process that spawns the command and reaps it with
 os.wait4(), which gives that child's own peak RSS (getrusage(RUSAGE_CHILDREN) would give the
@@ -44,6 +45,9 @@ HOST_DIR = os.path.join(BENCH, "large-host")
 SCAN_WALL_S = 0.5
 SCAN_RSS_MIB = 80.0
 HELP_WALL_S = 0.150
+# Issue 13's: a refused input costs at most a few seconds and 200 MB.
+REFUSED_WALL_S = 5.0
+REFUSED_RSS_MIB = 200.0
 
 
 def load_hostgen():
@@ -279,6 +283,37 @@ def markdown(results: List[Result], truth: Dict[str, Any], info: List[str],
     return "\n".join(lines) + "\n"
 
 
+def refused_inputs() -> Tuple[List[str], bool]:
+    """Every refused input of the hostile corpus (tests/unit/hostile/corpus.py) once, one at a
+    time: -> (report lines, whether the worst stayed within REFUSED_WALL_S and _RSS_MIB)."""
+    sys.path.insert(0, REPO)
+    from tests.unit.hostile import corpus
+    from tests.unit.hostile.test_corpus import run_case
+
+    base = os.path.join(BENCH, "hostile")
+    if os.path.exists(base):
+        shutil.rmtree(base)
+    assets = corpus.build_assets(os.path.join(base, "assets"), large=False)
+    measured, failures = [], []
+    refused = [case for case in corpus.CASES if case.code != 0]
+    print("measuring: %d refused inputs of the hostile corpus, one at a time" % len(refused),
+          flush=True)
+    for number, case in enumerate(refused):
+        result, problems = run_case(case, os.path.join(base, "case%03d" % number), assets)
+        measured.append((result["wall"], result["rss_mib"], case.id))
+        if problems:
+            failures.append("%s: %s" % (case.id, "; ".join(problems)))
+    slowest = max(measured)
+    biggest = max(measured, key=lambda item: item[1])
+    ok = slowest[0] <= REFUSED_WALL_S and biggest[1] <= REFUSED_RSS_MIB and not failures
+    lines = ["worst refused input (%d hostile inputs, each its own process): %s wall (%s), "
+             "%.1f MiB peak RSS (%s); targets <= %s, <= %.0f MiB: %s" % (
+                 len(refused), _seconds(slowest[0]), slowest[2], biggest[1], biggest[2],
+                 _seconds(REFUSED_WALL_S), REFUSED_RSS_MIB, "met" if ok else "MISSED")]
+    lines += ["  %s" % failure for failure in failures]
+    return lines, ok
+
+
 def profile(scan_argv: List[str]) -> None:
     """cProfile one scan in a child and print where the time goes."""
     out = os.path.join(BENCH, "scan.prof")
@@ -352,6 +387,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("capture bundle: %.1f MiB; /proc/interrupts %.1f MB; %d files in the tree"
               % (os.path.getsize(bundle) / 1048576.0, truth["interrupts_bytes"] / 1e6,
                  truth["files"]))
+    hostile, hostile_ok = refused_inputs()
+    for line in hostile:
+        print(line)
+    info.append(hostile[0])
     info.append("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     print(info[-1])
     with open(os.path.join(BENCH, "results.md"), "w", encoding="utf-8") as handle:
@@ -364,7 +403,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         profile(scan_yaml)
     if broken:
         return 2
-    missed = [r.label for r in results if r.met() is False]
+    missed = [r.label for r in results if r.met() is False] + (
+        [] if hostile_ok else ["the worst refused input"])
     if missed:
         print("targets missed: %s" % ", ".join(missed))
         return 1

@@ -25,6 +25,11 @@ class ScanContext:
         """Record once that `what` could not be read in `section`."""
         self.missing.append({"section": section, "what": what, "reason": reason})
 
+    def why(self, path: str, default: str = "absent") -> str:
+        """Why `path` could not be read: "absent", or what the reader met (permission
+        denied, larger than lltune reads, not a regular file)."""
+        return self.reader.why(path, default)
+
     def shared(self, key: str, compute: Callable[[], Any]) -> Any:
         """A result several collectors need (the cmdline, the process table), computed once."""
         if key not in self._shared:
@@ -65,6 +70,8 @@ def to_int(text: Optional[str]) -> Optional[int]:
     if text is None:
         return None
     text = text.strip()
+    if len(text) > 40:  # no kernel value is that long; int() of megabytes of digits is slow
+        return None
     try:
         return int(text, 16) if text.startswith("0x") else int(text)
     except ValueError:

@@ -8,6 +8,7 @@ sysfs-devices-system-cpu); the *_list files appeared in 2.6.x and the older hex 
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from lltune.common.cpulist import MAX_CPUS, MAX_NUMNODES
 from lltune.host.collectors import ScanContext
 from lltune.host.collectors.host import cpuinfo_first_block
 from lltune.host.collectors.kernel import cmdline_cpus, cmdline_tokens
@@ -46,6 +47,10 @@ _DRIVER_FILES = {"driver": "scaling_driver", "available_governors": "scaling_ava
 def cpu_ids(ctx: ScanContext) -> List[int]:
     names = ctx.reader.listdir(CPU_ROOT, [])
     ids = sorted(int(m.group(1)) for m in map(_CPU_DIR.match, names) if m)
+    if ids and ids[-1] >= MAX_CPUS:
+        ctx.note("cpu", CPU_ROOT, "cpu%d and above ignored: beyond the kernel's NR_CPUS (%d)"
+                 % (MAX_CPUS, MAX_CPUS))
+        ids = [cpu for cpu in ids if cpu < MAX_CPUS]
     if not ids:
         ctx.note("cpu", CPU_ROOT, "no cpuN directories")
     return ids
@@ -90,7 +95,7 @@ def node_of_cpus(ctx: ScanContext, ids: List[int]) -> Dict[int, int]:
         if cpu not in mapping:
             for name in ctx.reader.listdir("%s/cpu%d" % (CPU_ROOT, cpu), []):
                 match = re.match(r"^node(\d+)$", name)
-                if match:
+                if match and int(match.group(1)) < MAX_NUMNODES:
                     mapping[cpu] = int(match.group(1))
     return mapping
 
@@ -208,7 +213,8 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     ids = cpu_ids(ctx)
     online = ctx.cpus(CPU_ROOT + "/online")
     if online is None:
-        ctx.note("cpu", CPU_ROOT + "/online", "absent or malformed; read each cpuN/online")
+        ctx.note("cpu", CPU_ROOT + "/online", "%s or malformed; read each cpuN/online"
+                 % ctx.why(CPU_ROOT + "/online"))
         online = online_from_each_cpu(ctx, ids)
     online_set = set(online)
     nodes = node_of_cpus(ctx, ids)

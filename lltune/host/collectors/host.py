@@ -105,7 +105,7 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     os_release = parse_os_release(ctx.reader.read("/etc/os-release", None)
                                   or ctx.reader.read("/usr/lib/os-release", None))
     if not os_release:
-        ctx.note("host", "/etc/os-release", "absent or empty")
+        ctx.note("host", "/etc/os-release", ctx.why("/etc/os-release", "absent or empty"))
     version = ctx.text("/proc/sys/kernel/version")
     model = preempt_model(version, ctx.text("/sys/kernel/realtime"))
     return {"host": {

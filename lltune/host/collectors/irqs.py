@@ -7,7 +7,7 @@ chip name, the hardware IRQ number and trigger, and the action names joined by "
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from lltune.common.cpulist import parse_cpumask
+from lltune.common.cpulist import MAX_CPUS, MAX_IRQS, parse_cpumask
 from lltune.host.collectors import ScanContext
 
 _HWIRQ = re.compile(r"^\d+(-\w+)?$")
@@ -23,8 +23,10 @@ def parse_interrupts(text: str) -> Tuple[List[int], List[Dict[str, Any]], Dict[s
         return [], [], {}, False
     columns = []
     for word in lines[0].split():
-        if word.startswith("CPU") and word[3:].isdigit():
+        if word.startswith("CPU") and word[3:].isdigit() and len(word) <= 7:
             columns.append(int(word[3:]))
+    if any(cpu >= MAX_CPUS for cpu in columns):
+        return [], [], {}, False  # not a kernel's header: no CPU is numbered that high
     ncols = len(columns)
     complete = bool(columns) and text.endswith("\n")
     irqs: List[Dict[str, Any]] = []
@@ -37,10 +39,15 @@ def parse_interrupts(text: str) -> Tuple[List[int], List[Dict[str, Any]], Dict[s
             continue
         fields = rest.split()
         try:
+            # int() of a huge digit string is slow (quadratic before Python 3.11): a row much
+            # longer than its counts can be is checked word by word first.
+            if len(rest) > 32 * ncols + 4096 and max(map(len, fields[:ncols]), default=0) > 20:
+                raise ValueError("not a count")
             values = list(map(int, fields[:ncols]))
             used = len(values)
         except ValueError:  # a short row: the counts stop at the first word that is not one
-            used = next(i for i, word in enumerate(fields[:ncols]) if not word.isdigit())
+            used = next((i for i, word in enumerate(fields[:ncols])
+                         if not (word.isdigit() and len(word) <= 20)), ncols)
             values = [int(word) for word in fields[:used]]
         counts = [[cpu, value] for cpu, value in zip(columns, values) if value]
         total = sum(values)
@@ -48,6 +55,9 @@ def parse_interrupts(text: str) -> Tuple[List[int], List[Dict[str, Any]], Dict[s
         if label.isdigit():
             if used < ncols:
                 complete = False
+            if len(label) > 7 or int(label) >= MAX_IRQS:
+                complete = False  # no kernel numbers an IRQ that high
+                continue
             irqs.append(_irq_row(int(label), counts, total, description))
         else:
             events[label] = {"counts": counts, "total": total,
@@ -80,7 +90,7 @@ def pci_irq_owners(ctx: ScanContext) -> Dict[int, str]:
             msi = ctx.reader.listdir("%s/%s/msi_irqs" % (root, address), None)
             if msi:
                 for name in msi:
-                    if name.isdigit():
+                    if name.isdigit() and len(name) <= 7 and int(name) < MAX_IRQS:
                         owners[int(name)] = address
                 continue
             legacy = ctx.int("%s/%s/irq" % (root, address))
@@ -93,7 +103,7 @@ def pci_irq_owners(ctx: ScanContext) -> Dict[int, str]:
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     text = ctx.reader.read("/proc/interrupts", None)
     if text is None:
-        ctx.note("irqs", "/proc/interrupts", "absent")
+        ctx.note("irqs", "/proc/interrupts", ctx.why("/proc/interrupts"))
         text = ""
     columns, irqs, events, complete = parse_interrupts(text)
     if text and not complete:

@@ -74,7 +74,7 @@ def cmdline_tokens(ctx: ScanContext) -> List[str]:
     def read():
         text = ctx.reader.read("/proc/cmdline", None)
         if text is None:
-            ctx.note("kernel", "/proc/cmdline", "absent")
+            ctx.note("kernel", "/proc/cmdline", ctx.why("/proc/cmdline"))
             return []
         return split_cmdline(text)
     return ctx.shared("cmdline", read)

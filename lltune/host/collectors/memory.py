@@ -27,10 +27,10 @@ def parse_swaps(text: str) -> List[Dict[str, Any]]:
 def collect(ctx: ScanContext) -> Dict[str, Any]:
     meminfo = key_value_lines(ctx.reader.read("/proc/meminfo", None))
     if not meminfo:
-        ctx.note("memory", "/proc/meminfo", "absent or empty")
+        ctx.note("memory", "/proc/meminfo", ctx.why("/proc/meminfo", "absent or empty"))
     swaps = ctx.reader.read("/proc/swaps", None)
     if swaps is None:
-        ctx.note("memory", "/proc/swaps", "absent")
+        ctx.note("memory", "/proc/swaps", ctx.why("/proc/swaps"))
     sysctls = read_sysctls(ctx)
     ksm_run = ctx.int(KSM_ROOT + "/run")
     return {"memory": {

@@ -8,11 +8,17 @@ local_cpulist, queues/rx-N/rps_cpus); the ethtool ioctls answer the rest (lltune
 import re
 from typing import Any, Dict, List, Optional
 
+from lltune.common.cpulist import MAX_NUMNODES
 from lltune.host.collectors import ScanContext, to_int
 from lltune.host.collectors.irqs import pci_irq_owners
 
 NET_ROOT = "/sys/class/net"
 _PCI_ADDRESS = re.compile(r"^[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+# net/core/dev.c dev_valid_name(): 1 to 15 characters, not "." or "..", no '/', ':' or blank
+# (and no control character: the snapshot schema asks the same).
+_VALID_NAME = re.compile(r"^(?!\.\.?$)[^/:\s\x00-\x1f\x7f]{1,15}$")
 
 
 def pci_device_path(device_path: str) -> Optional[str]:
@@ -73,6 +79,8 @@ def physical_nic(ctx: ScanContext, ifname: str, device_path: str,
     numa_node = ctx.int(pci_path + "/numa_node") if pci_path else None
     local_cpus = (ctx.cpus(pci_path + "/local_cpulist") or ctx.mask(pci_path + "/local_cpus")
                   if pci_path else None)
+    if numa_node is not None and numa_node >= MAX_NUMNODES:
+        numa_node = None  # no kernel has that many nodes: a damaged or hostile tree
     source = "sysfs" if numa_node is not None and numa_node >= 0 else None
     if source is None:
         # numa_node is -1 when the firmware gives no proximity (no ACPI _PXM); the bus's
@@ -193,12 +201,17 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
     nodes = ctx.sections.get("numa", {}).get("nodes", [])
     names = ctx.reader.listdir(NET_ROOT, None)
     if names is None:
-        ctx.note("nics", NET_ROOT, "absent")
+        ctx.note("nics", NET_ROOT, ctx.why(NET_ROOT))
         names = []
     nics = []
     virtual: Dict[str, Dict[str, Any]] = {}
     vlans = vlan_table(ctx)
     for ifname in names:
+        if not _VALID_NAME.match(ifname):
+            # The kernel never names an interface so (dev_valid_name): a hostile tree.
+            ctx.note("nics", "%s/%r" % (NET_ROOT, ifname[:40]), "not an interface name the "
+                     "kernel allows; ignored")
+            continue
         path = ctx.reader.realpath("%s/%s" % (NET_ROOT, ifname))
         if path is None or not path.startswith("/sys/devices/"):
             continue  # not a netdev: bonding_masters is a plain file the bonding driver adds

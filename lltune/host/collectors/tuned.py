@@ -53,6 +53,17 @@ def tuned_version(reader: Reader) -> Optional[str]:
     return None
 
 
+TUNED_UNIT_FILES = ("/usr/lib/systemd/system/tuned.service", "/lib/systemd/system/tuned.service",
+                    "/etc/systemd/system/tuned.service")
+TUNED_DAEMONS = ("/usr/sbin/tuned", "/sbin/tuned")
+
+
+def tuned_present(reader: Reader) -> bool:
+    """Whether tuned is installed: its unit file, its daemon or its Python package."""
+    paths = TUNED_UNIT_FILES + TUNED_DAEMONS + tuple(tuned_module_files(reader, "version.py"))
+    return any(reader.realpath(path) is not None for path in paths)
+
+
 def _split_dirs(value: str) -> List[str]:
     """tuned's GlobalConfig.get_list: split on ',' or ';', blanks stripped, empties dropped."""
     return [item.strip() for item in re.split(r"[,;]", value) if item.strip()]

@@ -429,6 +429,14 @@ CASES = {
                            {"domain": "@trading", "memlock": "unlimited"}]), None, False),
         (setter("limits", [{"domain": "@trading", "rtprio": 99},
                            {"domain": "trading", "memlock": "unlimited"}]), None, False)),
+    "limits.wildcard-unacknowledged": (
+        (setter("limits", [{"domain": "*", "rtprio": 99}]), None, False),
+        (both(setter("limits", [{"domain": "*", "rtprio": 99, "memlock": "unlimited"}]),
+              setter("limits_risk_acknowledged", True)), None, False)),
+    "limits.root-nofile-low": (
+        (setter("limits", [{"domain": "root", "nofile": 1}]), None, False),
+        (setter("limits", [{"domain": "root", "nofile": 1024}, {"domain": "*", "nofile": 1}]),
+         None, False)),
     "tuned.missing": ((None, setter("services", "tuned", {"installed": False}), False),
                       (None, None, False)),
     "tuned.too-old": ((None, setter("services", "tuned", "version", "2.17.1"), False),
@@ -768,3 +776,61 @@ def test_cli_bad_snapshot_exits_2(tmp_path, capsys):
     assert main(["audit", "-c", LAB, "--snapshot", str(snapshot)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "s.json" in err
+
+
+# ------------------------------------------------------------------ the safety gate (issue 13)
+
+# Each passed audit before: names compared literally although the kernel reads '-' as '_'
+# (kernel/params.c parameq), keys missing from the lists, mitigation switches beyond them.
+GATE_BOOT_CRITICAL = ["nr-cpus=1", "module-blacklist=virtio_blk", "possible-cpus=1",
+                      "initcall-blacklist=ahci_init", "rdinit=/bin/sh", "mem=1G",
+                      "module.sig_enforce=1", "net.ifnames=0", "ip=dhcp", "--"]
+GATE_MITIGATIONS = ["nospectre-v2", "spectre-v2=off", "spectre_v2=off", "tsx-async-abort=off",
+                    "indirect_target_selection=off", "tsa=off", "vmscape=off",
+                    "kvm.nx_huge_pages=off", "kvm.nx-huge-pages=0", "kpti=off",
+                    "mitigations=auto,no_user_kernel", "kvm-intel.vmentry_l1d_flush=never",
+                    "spec-store-bypass-disable=off", "ssbd=force-off"]
+GATE_UNITS = ["dbus.socket", "dbus.service", "dbus-broker.service", "messagebus.service",
+              "systemd-journald.socket", "systemd-journald-dev-log.socket",
+              "systemd-journald-audit.socket", "systemd-logind.service", "ssh.service",
+              "sshd.socket", "sshd.service", "NetworkManager.service", "networking.service",
+              "systemd-networkd.socket", "tuned.service", "lltune-verify.timer",
+              "lltune-verify.service"]
+
+
+@pytest.mark.parametrize("token", GATE_BOOT_CRITICAL)
+@pytest.mark.parametrize("section", ["cmdline_add", "cmdline_remove"])
+def test_boot_critical_names_are_compared_as_the_kernel_does(token, section):
+    found = run(setter("kernel", section, [token]))
+    assert "kernel.boot-critical-token" in codes(found), token
+
+
+@pytest.mark.parametrize("token", GATE_MITIGATIONS)
+def test_every_mitigation_switch_needs_the_acknowledgement(token):
+    assert "kernel.mitigations-unacknowledged" in codes(
+        run(setter("kernel", "cmdline_add", [token])))
+    assert "kernel.mitigations-unacknowledged" not in codes(
+        run(both(setter("kernel", "cmdline_add", [token]),
+                 setter("kernel", "mitigations_risk_acknowledged", True))))
+
+
+@pytest.mark.parametrize("token", ["spectre_v2=retpoline", "mitigations=auto,nosmt", "kpti=1",
+                                   "tsa=on", "init_on_alloc=0", "rd_NO_PLYMOUTH=1"])
+def test_near_misses_of_the_gate_pass(token):
+    found = codes(run(setter("kernel", "cmdline_add", [token])))
+    assert not found & {"kernel.mitigations-unacknowledged", "kernel.boot-critical-token"}, token
+
+
+@pytest.mark.parametrize("unit", GATE_UNITS)
+@pytest.mark.parametrize("section", ["stop", "disable"])
+def test_units_that_cut_the_host_off_are_refused(unit, section):
+    assert "services.critical-unit" in codes(run(setter("services", section, [unit])))
+
+
+def test_a_wildcard_memlock_needs_the_acknowledgement_and_root_keeps_its_files():
+    assert "limits.wildcard-unacknowledged" in codes(
+        run(setter("limits", [{"domain": "*", "memlock": "unlimited"}])))
+    assert "limits.wildcard-unacknowledged" not in codes(
+        run(setter("limits", [{"domain": "*", "rtprio": 0, "memlock": 1024}])))
+    assert "limits.root-nofile-low" in codes(
+        run(setter("limits", [{"domain": "root", "nofile": 1023}])))

@@ -200,3 +200,24 @@ def test_a_failed_tuned_verify_is_excused_only_by_pending_kernel_parameters():
         "tuned's verify failed and logged no reason (see tuned's log)"]
     drift = "ERROR    tuned.plugins.plugin_sysctl: verify: failed: 'vm.swappiness'\n"
     assert verify_failures(False, pending + drift) == [drift.strip()]
+
+
+def test_bundles_from_before_lltune_kept_a_record_are_adopted_once(state):
+    """An upgrade from an lltune that kept no bundles.json: the applies it made in its
+    trusted state directory are recorded (rollback must still undo them); a directory that
+    appears after the record exists is not."""
+    backups = os.path.join(str(state), "backups")
+    os.makedirs(backups, mode=0o700)
+    os.chmod(str(state), 0o700)
+    earlier = os.path.join(backups, "000001-20261101T000000Z-apply-abcdef")
+    os.mkdir(earlier, 0o700)
+    with open(os.path.join(earlier, "state.json"), "w") as handle:
+        handle.write('{"status": "applied", "previous_profile": "balanced", "files": []}\n')
+    os.chmod(os.path.join(earlier, "state.json"), 0o600)
+    assert [b.id for b in backup.list_bundles()] == [os.path.basename(earlier)]
+    assert backup.find(None).path == earlier
+    assert os.path.exists(os.path.join(str(state), "bundles.json"))
+    later = os.path.join(backups, "000002-20261101T000001Z-apply-abcdef")
+    os.mkdir(later, 0o700)
+    assert [b.id for b in backup.list_bundles()] == [os.path.basename(earlier)]
+    assert backup.unrecorded() == [os.path.basename(later)]
