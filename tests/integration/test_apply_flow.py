@@ -175,7 +175,8 @@ def test_unauthorised_caller_changes_nothing(host):
 
 
 def test_tuned_dying_during_apply(host):
-    from lltune.tune.hook import LIMITS_FILE, Hook
+    from lltune.tune.hook import Hook
+    from lltune.tune.hookhost import LIMITS_FILE
 
     # As if tuned had run the hook's start before it died: its stop will never come.
     hook = Hook(host["root"])

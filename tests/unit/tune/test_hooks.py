@@ -10,7 +10,8 @@ import os
 import pytest
 
 from lltune.model.profile import host_profile
-from lltune.tune.hook import LIMITS_FILE, Hook, HookError
+from lltune.tune.hook import Hook, HookError
+from lltune.tune.hookhost import LIMITS_FILE
 
 HOOK_DATA = host_profile("/etc/tuned").hook_data  # the trees here have RHEL 9's layout
 

@@ -1,0 +1,236 @@
+"""The hook's host work: NIC coalescing (tuned 2.20 cannot: issue #726), sysctls a site file
+would win, swap, the limits.d file and the PTP daemons' sysconfig files."""
+
+import os
+import re
+from typing import Any, Dict, List
+
+from lltune.common.errors import LLTuneError
+from lltune.common.files import atomic_write
+from lltune.config.knobs import (
+    IFNAME_PATTERN,
+    LIMIT_DOMAIN_PATTERN,
+    OPTIONS_PATTERN,
+    SYSCTL_NAME_PATTERN,
+    SYSCTL_VALUE_PATTERN,
+)
+from lltune.tune.hookbase import HookBase, HookError
+
+LIMITS_FILE = "/etc/security/limits.d/99-lltune.conf"
+PTP_FILES = {"ptp4l": "/etc/sysconfig/ptp4l", "phc2sys": "/etc/sysconfig/phc2sys"}
+RESTORABLE = frozenset([LIMITS_FILE] + list(PTP_FILES.values()))  # what stop may write back
+
+
+class HostWork(HookBase):
+    # -- NIC coalescing (tuned 2.20's [net] coalesce= cannot: tuned issue #726) --------------
+    def current_coalesce(self, interface: str) -> Dict[str, Any]:
+        from lltune.host import ethtool
+        from lltune.host.reader import Missing
+
+        if not re.match(IFNAME_PATTERN, interface):
+            raise HookError("bad interface name %r" % interface)
+        try:
+            return ethtool.coalesce(interface)
+        except Missing as exc:
+            raise HookError("%s: cannot read coalescing: %s" % (interface, exc.reason)) from None
+
+    def set_coalesce(self, interface: str, settings: Dict[str, Any]) -> None:
+        from lltune.tune.render import ethtool_words
+
+        words = ethtool_words(settings)
+        if not all(re.match(r"^[a-z0-9-]{1,32}$", word) for word in words):
+            raise HookError("bad coalesce settings for %s" % interface)
+        # ethtool exits 80 when the driver already has these values.
+        self.run(["ethtool", "-C", interface] + words, ok_codes=(0, 80))
+
+    def start_coalesce(self, data: Dict[str, Any]) -> None:
+        saved = self.saved("coalesce") or {}
+        for entry in data.get("coalesce") or []:
+            interface = entry["interface"]
+            if interface not in saved:
+                current = self.current_coalesce(interface)
+                saved[interface] = {key: current.get(key) for key in entry["settings"]}
+        self.save("coalesce", saved)
+        for entry in data.get("coalesce") or []:
+            self.set_coalesce(entry["interface"], entry["settings"])
+
+    def stop_coalesce(self) -> List[str]:
+        failed, problems = {}, []
+        for interface, settings in sorted((self.saved("coalesce") or {}).items()):
+            known = {k: v for k, v in settings.items() if v is not None}
+            if known and self.reader.realpath("/sys/class/net/%s" % interface):
+                try:
+                    self.set_coalesce(interface, known)
+                except HookError as exc:
+                    failed[interface] = settings
+                    problems.append(str(exc))
+        return self._keep_failed("coalesce", failed, problems)
+
+    def verify_coalesce(self, data: Dict[str, Any]) -> List[str]:
+        problems = []
+        for entry in data.get("coalesce") or []:
+            current = self.current_coalesce(entry["interface"])
+            for key, wanted in sorted(entry["settings"].items()):
+                if current.get(key) != wanted:
+                    problems.append("%s %s is %s, wanted %s" % (entry["interface"], key,
+                                                               current.get(key), wanted))
+        return problems
+
+    # -- sysctls a site file would win (tuned re-applies /etc/sysctl.d after [sysctl]) ------
+    def _sysctl_path(self, name: str) -> str:
+        if not re.match(SYSCTL_NAME_PATTERN, name):
+            raise HookError("bad sysctl name %r" % name)
+        return "/proc/sys/" + name.replace(".", "/")
+
+    def start_sysctls(self, data: Dict[str, Any]) -> None:
+        wanted = data.get("sysctls") or {}
+        saved = self.saved("sysctls") or {}
+        for name in sorted(wanted):
+            if name not in saved:  # the value from before the first start
+                saved[name] = self.reader.value(self._sysctl_path(name))
+        self.save("sysctls", saved)
+        for name, value in sorted(wanted.items()):
+            self._write_sysctl(name, str(value))
+
+    def check_sysctls(self, data: Dict[str, Any]) -> None:
+        for name, value in (data.get("sysctls") or {}).items():
+            self._sysctl_path(name)
+            self._sysctl_value(name, str(value))
+
+    @staticmethod
+    def _sysctl_value(name: str, value: str) -> str:
+        if not re.match(SYSCTL_VALUE_PATTERN, value):
+            raise HookError("bad value %r for sysctl %s" % (value, name))
+        return value
+
+    def _write_sysctl(self, name: str, value: str) -> None:
+        self._sysctl_value(name, value)
+        with open(self.path(self._sysctl_path(name)), "w") as handle:
+            handle.write(value + "\n")
+
+    def stop_sysctls(self) -> List[str]:
+        failed, problems = {}, []
+        for name, value in sorted((self.saved("sysctls") or {}).items()):
+            if value is None:
+                continue
+            try:
+                self._write_sysctl(name, value)
+            except (HookError, OSError) as exc:
+                failed[name] = value
+                problems.append("sysctl %s: %s" % (name, exc))
+        return self._keep_failed("sysctls", failed, problems)
+
+    def verify_sysctls(self, data: Dict[str, Any]) -> List[str]:
+        problems = []
+        for name, wanted in sorted((data.get("sysctls") or {}).items()):
+            current = self.reader.value(self._sysctl_path(name))
+            if current is not None and " ".join(current.split()) != " ".join(str(
+                    wanted).split()):
+                problems.append("sysctl %s is %s, wanted %s" % (name, current, wanted))
+        return problems
+
+    # -- swap ------------------------------------------------------------------------------
+    def swap_devices(self) -> List[str]:
+        lines = (self.reader.read("/proc/swaps", "") or "").splitlines()[1:]
+        return [line.split()[0] for line in lines if line.split()]
+
+    def start_swap(self, data: Dict[str, Any]) -> None:
+        if data.get("swap") != "off":
+            return
+        devices = self.swap_devices()
+        if devices:
+            self.save("swap", sorted(set(devices) | set(self.saved("swap") or [])))
+            for device in devices:
+                self.run(["swapoff", device])
+
+    def stop_swap(self) -> List[str]:
+        failed, problems = [], []
+        for device in self.saved("swap") or []:
+            if device not in self.swap_devices():
+                try:
+                    self.run(["swapon", device])
+                except HookError as exc:
+                    failed.append(device)
+                    problems.append(str(exc))
+        return self._keep_failed("swap", failed, problems)
+
+    # -- limits ----------------------------------------------------------------------------
+    @staticmethod
+    def limits_text(limits: List[Dict[str, Any]]) -> str:
+        lines = ["# Written by the lltune tuned hook; removed when the lltune profile is "
+                 "switched off."]
+        for entry in limits:
+            domain = entry["domain"]
+            if not re.match(LIMIT_DOMAIN_PATTERN, domain):
+                raise HookError("bad limits domain %r" % domain)
+            for item in ("memlock", "rtprio", "nofile"):
+                if item in entry:
+                    value = str(entry[item])
+                    if not re.match(r"^(unlimited|[0-9]{1,16})$", value):
+                        raise HookError("bad %s value %r" % (item, value))
+                    lines.append("%s - %s %s" % (domain, item, value))
+        return "\n".join(lines) + "\n"
+
+    def start_limits(self, data: Dict[str, Any]) -> None:
+        if data.get("limits"):
+            self._save_file_once("limits-file", LIMITS_FILE)
+            self.write(LIMITS_FILE, self.limits_text(data["limits"]))
+
+    # -- PTP -------------------------------------------------------------------------------
+    @staticmethod
+    def ptp_texts(ptp: Dict[str, Any]) -> Dict[str, str]:
+        interface = ptp["interface"]
+        if not re.match(IFNAME_PATTERN, interface):
+            raise HookError("bad PTP interface %r" % interface)
+        options = {"ptp4l": "-f /etc/ptp4l.conf -i %s %s" % (interface,
+                                                             ptp.get("ptp4l_options", "")),
+                   "phc2sys": ptp.get("phc2sys_options") or "-a -r"}
+        texts = {}
+        for daemon, value in options.items():
+            value = " ".join(value.split())
+            if not re.match(OPTIONS_PATTERN, value):
+                raise HookError("bad %s options %r" % (daemon, value))
+            texts[PTP_FILES[daemon]] = 'OPTIONS="%s"\n' % value
+        return texts
+
+    def start_ptp(self, data: Dict[str, Any]) -> None:
+        if data.get("ptp"):
+            for path, text in sorted(self.ptp_texts(data["ptp"]).items()):
+                self._save_file_once("file-" + os.path.basename(path), path)
+                self.write(path, text)
+
+    # -- files we replace ------------------------------------------------------------------
+    def restore_files(self) -> List[str]:
+        directory = self._state_dir(create=False)
+        names = sorted(os.listdir(directory)) if directory else []
+        problems = []
+        for name in names:
+            if not (name.startswith("file-") or name == "limits-file.json"):
+                continue
+            # A file that cannot be restored keeps its saved copy for the next stop.
+            try:
+                record = self.saved(name[:-len(".json")])
+                if record is None:
+                    continue  # another stop restored it a moment ago
+                if record["path"] not in RESTORABLE:
+                    raise HookError("saved record names %r, not a file the hook writes"
+                                    % (record["path"],))
+                target = self.path(record["path"])
+                if record["content"] is None:
+                    if os.path.lexists(target):
+                        os.unlink(target)
+                else:
+                    atomic_write(target, record["content"].encode(), 0o644)
+                self.forget(name[:-len(".json")])
+            except (HookError, LLTuneError, OSError, KeyError, TypeError) as exc:
+                problems.append("%s: %s" % (name, exc))
+        return problems
+
+    def verify_files(self, data: Dict[str, Any]) -> List[str]:
+        wanted = {}
+        if data.get("limits"):
+            wanted[LIMITS_FILE] = self.limits_text(data["limits"])
+        if data.get("ptp"):
+            wanted.update(self.ptp_texts(data["ptp"]))
+        return ["%s differs from what lltune wrote" % path for path, text in wanted.items()
+                if self.reader.read(path, None) != text]
