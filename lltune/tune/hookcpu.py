@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from lltune.common.cpulist import format_cpulist, parse_cpulist
+from lltune.common.cpulist import format_cpulist, format_cpumask, parse_cpulist, parse_cpumask
 from lltune.config.knobs import IFNAME_PATTERN
 from lltune.host.collectors import to_cpus
 from lltune.host.collectors.irqs import parse_interrupts
@@ -16,6 +16,7 @@ from lltune.tune.hookbase import HookBase, HookError
 
 _QUEUE = re.compile(r"(?:TxRx|txrx|comp|input|output|rx|tx|fp|queue|q)[-_.]?(\d+)")
 _NOT_QUEUE = re.compile(r"(async|config|ctrl|misc|cmd|mbx|aux)", re.I)
+DEFAULT_AFFINITY = "/proc/irq/default_smp_affinity"
 
 
 class CpuWork(HookBase):
@@ -75,8 +76,12 @@ class CpuWork(HookBase):
                 if current is not None:
                     original[str(irq)] = current
         self.save("irq-affinity", original)
-        for irq, cpus in sorted(desired.items()):
-            self.set_irq_affinity(irq, cpus)
+        # IRQs the kernel will not move (managed ones answer EIO), as tuned's [scheduler]
+        # records them: verify leaves them out, as tuned's verify with ignore_missing does.
+        refused = [irq for irq, cpus in sorted(desired.items())
+                   if not self.set_irq_affinity(irq, cpus)]
+        self.save("irq-unchangeable", refused)
+        self.start_default_affinity(data)
 
     def stop_irqs(self) -> List[str]:
         # A refused IRQ (managed, or gone) is reported by set_irq_affinity and not retried.
@@ -84,63 +89,135 @@ class CpuWork(HookBase):
             if os.path.exists(self.path("/proc/irq/%s" % irq)):
                 self.set_irq_affinity(int(irq), parse_cpulist(cpus))
         self.forget("irq-affinity")
-        return []
+        self.forget("irq-unchangeable")
+        return self.stop_default_affinity()
 
     def verify_irqs(self, data: Dict[str, Any]) -> List[str]:
         problems = []
+        unchangeable = set(self.saved("irq-unchangeable") or [])
         for irq, cpus in sorted(self.desired_pins(data).items()):
             current = self.irq_affinity(irq)
-            if current is not None and parse_cpulist(current) != cpus:
+            if current is not None and irq not in unchangeable and \
+                    parse_cpulist(current) != cpus:
                 problems.append("IRQ %d affinity %s, wanted %s" % (irq, current,
                                                                   format_cpulist(cpus)))
-        return problems
+        return problems + self.verify_default_affinity(data)
 
-    # -- kernel threads ----------------------------------------------------------------------
-    def movable_kthreads(self, house: List[int]) -> Dict[int, Tuple[str, List[int]]]:
-        """pid -> (name, allowed CPUs) of movable kernel threads that may run outside `house`.
+    # -- where new IRQs start (when tuned's [scheduler] does not place IRQs) ----------------
+    def start_default_affinity(self, data: Dict[str, Any]) -> None:
+        cpus = data.get("default_irq_affinity")
+        if not cpus:
+            return
+        if self.saved("irq-default") is None:
+            self.save("irq-default", self.reader.value(DEFAULT_AFFINITY))
+        self._write_default_affinity(format_cpumask([int(c) for c in cpus]))
 
-        [scheduler] moves the threads that exist when it runs; kernel threads started after
-        it (by a driver's channel change) inherit nothing from it. Per-CPU threads (one
-        allowed CPU) and those the kernel does not let move (PF_NO_SETAFFINITY) are left
-        out."""
+    def _write_default_affinity(self, mask: str) -> None:
+        if not re.match(r"^[0-9a-f,]{1,4200}$", mask):
+            raise HookError("bad IRQ mask %r" % mask)
+        with open(self.path(DEFAULT_AFFINITY), "w") as handle:
+            handle.write(mask + "\n")
+
+    def stop_default_affinity(self) -> List[str]:
+        mask = self.saved("irq-default")
+        if not mask:
+            return []
+        try:
+            self._write_default_affinity(mask)
+        except (HookError, OSError) as exc:
+            return self._keep_failed("irq-default", mask, ["%s: %s" % (DEFAULT_AFFINITY, exc)])
+        return self._keep_failed("irq-default", None, [])
+
+    def verify_default_affinity(self, data: Dict[str, Any]) -> List[str]:
+        cpus = data.get("default_irq_affinity")
+        current = self.reader.value(DEFAULT_AFFINITY)
+        if not cpus or current is None:
+            return []
+        try:
+            now = parse_cpumask(current)
+        except ValueError:
+            now = None
+        wanted = sorted(int(c) for c in cpus)
+        return [] if now == wanted else ["%s is %s, wanted %s" % (
+            DEFAULT_AFFINITY, current, format_cpumask(wanted))]
+
+    # -- tasks off the isolated CPUs --------------------------------------------------------
+    def movable_tasks(self, house: List[int], kernel_only: bool = True,
+                      keep: Tuple[str, ...] = ()) -> Dict[int, Tuple[str, List[int]]]:
+        """tid -> (name, allowed CPUs) of the threads that may run outside `house` and may be
+        moved: what [scheduler] isolated_cores moves. Threads the kernel does not let move
+        (PF_NO_SETAFFINITY: per-CPU kernel threads among them) are left out, and so are user
+        threads whose name matches one of `keep` (the config's workload_processes, as
+        [scheduler] ps_blacklist does)."""
+        patterns = [re.compile(pattern) for pattern in keep]
         found = {}
-        for name in self.reader.listdir("/proc", []):
-            if not name.isdigit():
+        for pid in self.reader.listdir("/proc", []):
+            if not pid.isdigit():
                 continue
-            stat_text = self.reader.read("/proc/%s/stat" % name, None)
-            entry = parse_stat(stat_text) if stat_text else None
-            if not entry or not entry["kthread"] or entry["pinned"]:
-                continue  # pinned: the kernel places it (workqueue workers follow their cpumask)
-            allowed = to_cpus(status_field(self.reader.read("/proc/%s/status" % name, None),
-                                           "Cpus_allowed_list")) or []
-            if len(allowed) > 1 and not set(allowed) <= set(house):
-                found[int(name)] = (entry["comm"], allowed)
+            tids = [pid] if kernel_only else self.reader.listdir("/proc/%s/task" % pid, [pid])
+            for tid in tids:
+                base = "/proc/%s" % pid if tid == pid and kernel_only else \
+                    "/proc/%s/task/%s" % (pid, tid)
+                stat_text = self.reader.read(base + "/stat", None)
+                entry = parse_stat(stat_text) if stat_text else None
+                if not entry or entry["pinned"] or (kernel_only and not entry["kthread"]):
+                    continue
+                if not entry["kthread"] and any(p.search(entry["comm"]) for p in patterns):
+                    continue
+                allowed = to_cpus(status_field(self.reader.read(base + "/status", None),
+                                               "Cpus_allowed_list")) or []
+                if allowed and not set(allowed) <= set(house) and (
+                        not kernel_only or len(allowed) > 1):
+                    found[int(tid)] = (entry["comm"], allowed)
         return found
 
-    def start_kthreads(self, data: Dict[str, Any]) -> None:
-        house = [int(c) for c in data.get("kthread_cpus") or []]
-        if not house or self.root != "/":
-            return  # the pids of another root are not this kernel's threads
-        saved = self.saved("kthreads") or {}
-        for pid, (name, allowed) in sorted(self.movable_kthreads(house).items()):
+    def movable_kthreads(self, house: List[int]) -> Dict[int, Tuple[str, List[int]]]:
+        """Kernel threads started after [scheduler] ran (by a driver's channel change) inherit
+        nothing from it: those that may run outside `house`, one allowed CPU excepted."""
+        return self.movable_tasks(house)
+
+    def _move_tasks(self, name: str, found: Dict[int, Tuple[str, List[int]]],
+                    house: List[int]) -> None:
+        saved = self.saved(name) or {}
+        for tid, (comm, allowed) in sorted(found.items()):
+            # As [scheduler]: keep what the task allowed of the housekeeping CPUs, if any.
+            target = sorted(set(allowed) & set(house)) or house
             try:
-                os.sched_setaffinity(pid, house)
+                os.sched_setaffinity(tid, target)
             except OSError:
-                continue  # exited, or the kernel refuses (PF_NO_SETAFFINITY)
-            saved.setdefault(str(pid), {"name": name, "cpus": allowed})
-        self.save("kthreads", saved)
+                continue  # exited, or the kernel refuses
+            saved.setdefault(str(tid), {"name": comm, "cpus": allowed})
+        self.save(name, saved)
+
+    def _restore_tasks(self, name: str) -> List[str]:
+        for tid, record in sorted((self.saved(name) or {}).items()):
+            stat_text = self.reader.read("/proc/%s/stat" % tid, None) or self.reader.read(
+                "/proc/%s/task/%s/stat" % (tid, tid), None)
+            entry = parse_stat(stat_text) if stat_text else None
+            if entry and entry["comm"] == record["name"]:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), record["cpus"])
+        self.forget(name)
+        return []
+
+    def start_kthreads(self, data: Dict[str, Any]) -> None:
+        if self.root != "/":
+            return  # the pids of another root are not this kernel's threads
+        tasks = data.get("isolate_tasks") or {}
+        if tasks.get("cpus"):
+            # tuned's [scheduler] is not used to isolate (it would take the IRQs pinned onto
+            # isolated CPUs back): every movable thread moves here, as it would move them.
+            house = [int(c) for c in tasks["cpus"]]
+            self._move_tasks("tasks", self.movable_tasks(
+                house, kernel_only=False, keep=tuple(tasks.get("keep") or ())), house)
+        house = [int(c) for c in data.get("kthread_cpus") or []]
+        if house:
+            self._move_tasks("kthreads", self.movable_kthreads(house), house)
 
     def stop_kthreads(self) -> List[str]:
         if self.root != "/":
             return []
-        for pid, record in sorted((self.saved("kthreads") or {}).items()):
-            stat_text = self.reader.read("/proc/%s/stat" % pid, None)
-            entry = parse_stat(stat_text) if stat_text else None
-            if entry and entry["comm"] == record["name"]:
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(pid), record["cpus"])
-        self.forget("kthreads")
-        return []
+        return self._restore_tasks("tasks") + self._restore_tasks("kthreads")
 
     def verify_kthreads(self, data: Dict[str, Any]) -> List[str]:
         house = [int(c) for c in data.get("kthread_cpus") or []]

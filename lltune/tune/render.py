@@ -242,6 +242,50 @@ def _net_instances(profile: _Profile, config: Config, snapshot: Dict[str, Any],
                                      "cpus": cpus_of(interface["irq_cpus"])})
 
 
+def _pins_on_isolated(config: Config, iso: List[int]) -> bool:
+    return any(set(cpus_of(interface.get("irq_cpus"))) & set(iso)
+               for interface in config.value("network.interfaces") or [])
+
+
+def _isolation(profile: _Profile, config: Config, iso: List[int], house: List[int],
+               hook: Dict[str, Any]) -> None:
+    """Tasks and IRQs off the isolated CPUs: tuned's [scheduler] isolated_cores, unless it
+    would fight IRQs the config pins onto isolated CPUs. Its verify wants every IRQ inside the
+    housekeeping CPUs (plugin_scheduler.py, _verify_all_irq_affinity), so there the hook
+    places the IRQs: from tuned 2.22 [scheduler] keeps the tasks and leaves IRQs alone
+    (irq_process=false); before, the hook moves the tasks too."""
+    workload = config.value("cpu.workload_processes") or []
+    if not profile.has("scheduler", "isolated_cores"):
+        if iso:
+            hook["isolate_irqs"] = house
+            profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "
+                                 "IRQs to the housekeeping CPUs instead")
+        return
+    # After [net]: changing channels makes drivers spread their IRQs again (seen with
+    # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
+    profile.set("scheduler", "priority", "5")
+    pinned = bool(iso) and _pins_on_isolated(config, iso)
+    if pinned and not profile.has("scheduler", "irq_process"):
+        # isolated_cores is rendered even when empty, to override the base profile's
+        # variable: here it must not run at all.
+        profile.set("scheduler", "isolated_cores", "")
+        hook["isolate_tasks"] = {"cpus": house, "keep": list(workload)}
+        profile.notes.append("IRQs are pinned onto isolated CPUs and this tuned's [scheduler] "
+                             "cannot leave IRQs alone (irq_process: tuned 2.22+): the lltune "
+                             "hook moves tasks and IRQs off the isolated CPUs instead")
+    else:
+        profile.set("scheduler", "isolated_cores", format_cpulist(iso))
+        if pinned:
+            profile.set("scheduler", "irq_process", "false")
+        if workload:
+            # Matched against each thread's comm; the threads keep their own affinity.
+            profile.set("scheduler", "ps_blacklist", ";".join(workload))
+    if pinned:
+        hook["isolate_irqs"] = house
+        default = cpus_of(config.value("irq.default_affinity"))
+        hook["default_irq_affinity"] = default or house
+
+
 def _services(profile: _Profile, config: Config, iso: List[int],
               hook: Dict[str, Any]) -> None:
     actions: Dict[str, List[str]] = {}
@@ -298,20 +342,7 @@ def render(config: Config, snapshot: Dict[str, Any],
     _scalar_knobs(profile, config, snapshot)
     _sysctls(profile, config, snapshot, hook)
     _sysfs(profile, config, snapshot, house, iso)
-    # isolated_cores is rendered even when empty, to override the base profile's variable.
-    if profile.has("scheduler", "isolated_cores"):
-        # After [net]: changing channels makes drivers spread their IRQs again (seen with
-        # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
-        profile.set("scheduler", "priority", "5")
-        profile.set("scheduler", "isolated_cores", format_cpulist(iso))
-        workload = config.value("cpu.workload_processes") or []
-        if workload:
-            # Matched against each thread's comm; the threads keep their own affinity.
-            profile.set("scheduler", "ps_blacklist", ";".join(workload))
-    elif iso:
-        hook["isolate_irqs"] = house
-        profile.notes.append("cpu.isolated: no [scheduler] plugin; the lltune hook moves "
-                             "IRQs to the housekeeping CPUs instead")
+    _isolation(profile, config, iso, house, hook)
     if iso and house:
         profile.set("systemd", "cpu_affinity", format_cpulist(house))
         hook["kthread_cpus"] = house

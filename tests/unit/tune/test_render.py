@@ -255,3 +255,41 @@ def test_workload_threads_are_left_alone_by_the_scheduler(snapshot):
                           '  disable_cstates: [C6]\n  workload_processes: ["^trader$", md-.*]\n')
     ini = _ini(render(load_text(text), snapshot))
     assert ini["scheduler"]["ps_blacklist"] == "^trader$;md-.*"
+
+
+PINNED_ON_ISOLATED = CONFIG.replace('      irq_cpus: "0-1"', '      irq_cpus: "4-7"')
+
+
+def test_irqs_pinned_onto_isolated_cpus_on_tuned_2_22_and_later(snapshot):
+    """issue 12: [scheduler]'s verify wants every IRQ on housekeeping CPUs. From tuned 2.22 it
+    keeps the tasks and leaves IRQs to the hook (irq_process=false)."""
+    plugins = dict(TUNED_220_PLUGINS, scheduler=dict(TUNED_220_PLUGINS["scheduler"],
+                                                     irq_process="true"))
+    rendered = render(load_text(PINNED_ON_ISOLATED), snapshot, plugins)
+    ini = _ini(rendered)
+    assert ini["scheduler"]["isolated_cores"] == "4-39"
+    assert ini["scheduler"]["irq_process"] == "false"
+    hook = json.loads(rendered.files[HOOK_DATA])
+    assert hook["isolate_irqs"] == [0, 1, 2, 3] and hook["default_irq_affinity"] == [0, 1, 2, 3]
+    assert hook["irq_pins"] == [{"interface": "eth2", "cpus": [4, 5, 6, 7]}]
+    assert "isolate_tasks" not in hook
+
+
+def test_irqs_pinned_onto_isolated_cpus_on_older_tuned(snapshot):
+    """tuned 2.20 has no irq_process: [scheduler] isolates nothing and the hook moves tasks
+    (keeping the workload's threads) and IRQs."""
+    text = PINNED_ON_ISOLATED.replace('  disable_cstates: [C6]\n',
+                                      '  disable_cstates: [C6]\n  workload_processes: [^trader]\n')
+    rendered = render(load_text(text), snapshot)
+    ini = _ini(rendered)
+    assert ini["scheduler"]["isolated_cores"] == ""
+    assert "irq_process" not in ini["scheduler"] and "ps_blacklist" not in ini["scheduler"]
+    hook = json.loads(rendered.files[HOOK_DATA])
+    assert hook["isolate_tasks"] == {"cpus": [0, 1, 2, 3], "keep": ["^trader"]}
+    assert hook["isolate_irqs"] == [0, 1, 2, 3]
+    assert any("irq_process" in note for note in rendered.notes)
+
+
+def test_pins_on_housekeeping_keep_tuneds_scheduler_as_it_is(snapshot):
+    ini = _ini(render(load_text(CONFIG), snapshot))
+    assert ini["scheduler"]["isolated_cores"] == "4-39" and "irq_process" not in ini["scheduler"]
