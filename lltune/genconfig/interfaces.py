@@ -8,6 +8,7 @@ from lltune.common.cpulist import cpu_text, format_cpulist
 from lltune.config import knobs
 from lltune.genconfig.facts import HostFacts, match_for
 from lltune.genconfig.yamltext import WIDTH, Item, clean, inline, on_off, plural, wrap
+from lltune.model.drivers import coalesce_caveat, coalesce_off
 from lltune.model.queries import dig, nic_node
 
 
@@ -77,15 +78,28 @@ def _interface(host: HostFacts, nic: Dict[str, Any], role: str, why: str) -> Lis
         count = max(1, min(maximum["rx"], maximum["tx"], len(pins)))
         _field(lines, False, "channels", {"rx": count, "tx": count}, "%d rx and tx channels: "
                "one per IRQ CPU (max rx %d, tx %d)." % (count, maximum["rx"], maximum["tx"]))
+    lines += _coalesce_lines(host, nic)
+    return lines
+
+
+def _coalesce_lines(host: HostFacts, nic: Dict[str, Any]) -> List[str]:
     coalesce = nic.get("coalesce") if isinstance(nic.get("coalesce"), dict) else None
-    if coalesce and host.preset != "balanced":
-        wanted = {k: v for k, v in (("adaptive-rx", False), ("adaptive-tx", False),
-                                    ("rx-usecs", 0)) if k in coalesce}
-        if wanted:
-            _field(lines, False, "coalesce", wanted, "Interrupt coalescing off: an "
-                   "interrupt per packet instead of waiting up to rx-usecs (now %s, "
-                   "adaptive-rx %s)." % (coalesce.get("rx-usecs"), on_off(
-                       coalesce.get("adaptive-rx"))))
+    if not coalesce or host.preset == "balanced":
+        return []
+    lines: List[str] = []
+    off = coalesce_off(nic.get("driver"))
+    wanted = {k: v for k, v in (off or {}).items() if k in coalesce}
+    if not wanted:
+        for line in wrap("coalesce: left out: %s. To turn coalescing off, try `ethtool -C "
+                         "%s rx-usecs 0` and add coalesce: here only if `ethtool -c` reads "
+                         "back what you set." % (coalesce_caveat(nic.get("driver")),
+                                                 clean(nic.get("name"))), WIDTH - 10):
+            lines.append("    # " + line)
+        return lines
+    _field(lines, False, "coalesce", wanted, "Interrupt coalescing off: an interrupt per "
+           "packet instead of waiting up to rx-usecs (now %s, adaptive-rx %s); %s keeps "
+           "these as written." % (coalesce.get("rx-usecs"), on_off(coalesce.get("adaptive-rx")),
+                                  clean(nic.get("driver"))))
     return lines
 
 
