@@ -24,9 +24,10 @@ from lltune.config.resolve import (
     profile_includes,
     profile_sysctls,
     site_sysctl_conflicts,
+    stalld_installed,
 )
 from lltune.model.profile import HostProfile, host_profile
-from lltune.model.queries import cpu_table, find_nic, tuned_user_dir
+from lltune.model.queries import cpu_table, dig, find_nic, inherited_profile, tuned_user_dir
 
 HOOK_DATA_VERSION = 1
 
@@ -172,6 +173,12 @@ def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
         for index in states.get(cpu, []):
             profile.set("sysfs", "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/disable"
                         % (cpu, index), "1")
+    if config.value("cpu.mce_ignore_ce") is not None and \
+            dig(snapshot, "cpu", "mce", "ignore_ce") is not None:
+        # One setting for every CPU; tuned's sysfs plugin expands the glob, as its
+        # cpu-partitioning profile does.
+        profile.set("sysfs", "/sys/devices/system/machinecheck/machinecheck*/ignore_ce",
+                    "1" if config.value("cpu.mce_ignore_ce") else "0")
     clocksource = config.value("time.clocksource")
     if clocksource:
         profile.set("sysfs", "/sys/devices/system/clocksource/clocksource0/"
@@ -286,7 +293,7 @@ def _isolation(profile: _Profile, config: Config, iso: List[int], house: List[in
         hook["default_irq_affinity"] = default or house
 
 
-def _services(profile: _Profile, config: Config, iso: List[int],
+def _services(profile: _Profile, config: Config, snapshot: Dict[str, Any], iso: List[int],
               hook: Dict[str, Any]) -> None:
     actions: Dict[str, List[str]] = {}
     for unit in config.value("services.stop") or []:
@@ -301,6 +308,9 @@ def _services(profile: _Profile, config: Config, iso: List[int],
         profile.notes.append("irq.irqbalance: no [irqbalance] plugin; stopping irqbalance")
     elif policy == "stop":
         actions.setdefault("irqbalance.service", []).extend(["stop", "disable"])
+    if config.value("kernel.sched_rt_runtime_us") == -1 and stalld_installed(snapshot):
+        # RT throttling off: stalld boosts what a spinning SCHED_FIFO thread starves.
+        actions.setdefault("stalld.service", []).extend(["start", "enable"])
     for unit, verbs in sorted(actions.items()):
         profile.set("service", "service." + _unit_name(unit), ",".join(dict.fromkeys(verbs)))
     ptp = config.value("time.ptp")
@@ -318,6 +328,46 @@ def _services(profile: _Profile, config: Config, iso: List[int],
 
 def _unit_name(unit: str) -> str:
     return unit[:-len(".service")] if unit.endswith(".service") else unit
+
+
+# Options of the stock profiles (realtime) that are built from their [variables], which the
+# host profile leaves without meaning: lltune's base empties isolated_cores (the config owns
+# isolation) and its [variables] include replaces realtime's variables file. What stands in
+# for each: "housekeeping" (the config's housekeeping CPUs as a mask) or "disable" (the
+# instance is switched off).
+INHERITED_STAND_INS = {
+    # Globs over every unbound workqueue, writeback included: left as realtime has it, it
+    # fights the literal writeback mask the host profile sets, and tuned's verify fails.
+    ("sysfs", "/sys/devices/virtual/workqueue/*/cpumask"): "housekeeping",
+    # channels=combined ${f:check_net_queue_count:${netdev_queue_count}}: with no
+    # netdev_queue_count tuned up to 2.24.1 passes the text on ("unknown channels
+    # parameter(s)"); the config sets each NIC's channels itself.
+    ("net", "channels"): "disable",
+}
+_NOT_INHERITED = ("main", "variables", "bootloader", "script")
+
+
+def _inherited_variables(profile: _Profile, config: Config, snapshot: Dict[str, Any],
+                         house: List[int]) -> None:
+    stock = profile_includes(config)[:-1]  # lltune's own base is the host profile's to set
+    for section, options in sorted(inherited_profile(snapshot, stock).items()):
+        if section in _NOT_INHERITED:
+            continue
+        ours = {key for key, _ in profile.sections.get(section, [])}
+        for option, value in sorted(options.items()):
+            if "${" not in value or option in ours:
+                continue
+            stand_in = INHERITED_STAND_INS.get((section, option))
+            if stand_in == "housekeeping" and house:
+                profile.set(section, option, format_cpumask(house))
+            elif stand_in == "disable" and section not in profile.sections:
+                profile.set(section, "enabled", "false", plugin=options.get("type", section))
+                profile.notes.append("[%s] of %s switched off: its %s is built from variables "
+                                     "lltune's profile replaces" % (section, ",".join(stock),
+                                                                    option))
+            else:
+                profile.notes.append("[%s] %s of %s is built from variables and left as it "
+                                     "is" % (section, option, ",".join(stock)))
 
 
 def _hook_data(config: Config, hook: Dict[str, Any]) -> None:
@@ -346,7 +396,7 @@ def render(config: Config, snapshot: Dict[str, Any],
     if iso and house:
         profile.set("systemd", "cpu_affinity", format_cpulist(house))
         hook["kthread_cpus"] = house
-    _services(profile, config, iso, hook)
+    _services(profile, config, snapshot, iso, hook)
     boot = boot_options(config, snapshot)
     for option in boot.blank:
         profile.set("bootloader", option, "")
@@ -355,6 +405,7 @@ def render(config: Config, snapshot: Dict[str, Any],
         profile.set("bootloader", "cmdline_lltune_remove", "-" + " ".join(boot.remove))
     profile.set("bootloader", "cmdline_lltune", " ".join(boot.add))
     _net_instances(profile, config, snapshot, hook)
+    _inherited_variables(profile, config, snapshot, house)
     _hook_data(config, hook)
     text = _serialize(profile.sections, config.source)
     hook_text = json.dumps(hook, indent=1, sort_keys=True) + "\n"

@@ -293,3 +293,35 @@ def test_irqs_pinned_onto_isolated_cpus_on_older_tuned(snapshot):
 def test_pins_on_housekeeping_keep_tuneds_scheduler_as_it_is(snapshot):
     ini = _ini(render(load_text(CONFIG), snapshot))
     assert ini["scheduler"]["isolated_cores"] == "4-39" and "irq_process" not in ini["scheduler"]
+
+
+REALTIME_225 = dict(PROFILES_225, realtime={"/usr/lib/tuned": {
+    "main": {"include": "network-latency"},
+    "variables": {"include": "/etc/tuned/realtime-variables.conf",
+                  "isolated_cores": "${isolated_cores}",
+                  "not_isolated_cpumask": "${f:cpulist2hex_invert:${isolated_cores}}"},
+    "net": {"channels": "combined ${f:check_net_queue_count:${netdev_queue_count}}"},
+    "sysctl": {"kernel.sched_rt_runtime_us": "-1"},
+    "sysfs": {"/sys/bus/workqueue/devices/writeback/cpumask": "${not_isolated_cpumask}",
+              "/sys/devices/virtual/workqueue/*/cpumask": "${not_isolated_cpumask}",
+              "/sys/devices/system/machinecheck/machinecheck*/ignore_ce": "1"},
+    "bootloader": {"cmdline_realtime": "+isolcpus=${managed_irq}${isolated_cores} "
+                                       "intel_pstate=disable nosoftlockup"},
+    "irqbalance": {"banned_cpus": "${isolated_cores}"},
+    "scheduler": {"isolated_cores": "${isolated_cores}"}}})
+
+
+def test_the_realtime_base_keeps_lltunes_isolation(snapshot):
+    """issue 12: realtime's options built from its variables (which lltune's base replaces)
+    are set from the config or switched off, so tuned's verify agrees with what was set."""
+    text = CONFIG.replace("kernel:\n", "tuned:\n  base_profile: realtime\nkernel:\n").replace(
+        "  cmdline_remove: [quiet]\n", "")
+    rendered = render(load_text(text), _with_profiles(snapshot, REALTIME_225))
+    ini = _ini(rendered)
+    assert ini.get("main", "include") == "realtime,lltune"
+    mask = ini.get("sysfs", "/sys/bus/workqueue/devices/writeback/cpumask")
+    assert ini.get("sysfs", "/sys/devices/virtual/workqueue/*/cpumask") == mask
+    assert dict(ini.items("net")) == {"enabled": "false"}
+    assert ini.get("bootloader", "cmdline_realtime") == "", "its isolcpus= would come first"
+    assert ini.get("irqbalance", "banned_cpus") == "4-39"
+    assert any("[net] of realtime switched off" in note for note in rendered.notes)
