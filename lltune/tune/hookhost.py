@@ -1,5 +1,6 @@
 """The hook's host work: NIC coalescing (tuned 2.20 cannot: issue #726), sysctls a site file
-would win, swap, the limits.d file and the PTP daemons' sysconfig files."""
+would win, swap, the limits.d file, the services' limits drop-ins and the PTP daemons'
+sysconfig files."""
 
 import os
 import re
@@ -11,6 +12,7 @@ from lltune.config.knobs import (
     IFNAME_PATTERN,
     LIMIT_DOMAIN_PATTERN,
     OPTIONS_PATTERN,
+    SERVICE_UNIT_PATTERN,
     SYSCTL_NAME_PATTERN,
     SYSCTL_VALUE_PATTERN,
 )
@@ -19,6 +21,26 @@ from lltune.tune.hookbase import HookBase, HookError
 LIMITS_FILE = "/etc/security/limits.d/99-lltune.conf"
 PTP_FILES = {"ptp4l": "/etc/sysconfig/ptp4l", "phc2sys": "/etc/sysconfig/phc2sys"}
 RESTORABLE = frozenset([LIMITS_FILE] + list(PTP_FILES.values()))  # what stop may write back
+UNIT_DIR = "/etc/systemd/system"
+DROPIN_NAME = "99-lltune-limits.conf"
+SYSTEMD_LIMITS = (("memlock", "LimitMEMLOCK"), ("rtprio", "LimitRTPRIO"),
+                  ("nofile", "LimitNOFILE"))
+
+
+def dropin_path(unit: str) -> str:
+    if not re.match(SERVICE_UNIT_PATTERN, unit):
+        raise HookError("bad service name %r" % unit)
+    return "%s/%s.d/%s" % (UNIT_DIR, unit, DROPIN_NAME)
+
+
+def restorable(path: str) -> bool:
+    """Only the files the hook writes: a saved record naming anything else is refused."""
+    if path in RESTORABLE:
+        return True
+    directory, name = os.path.split(path)
+    unit = os.path.basename(directory)[:-len(".d")]
+    return name == DROPIN_NAME and os.path.dirname(directory) == UNIT_DIR and \
+        directory.endswith(".d") and re.match(SERVICE_UNIT_PATTERN, unit) is not None
 
 
 class HostWork(HookBase):
@@ -156,25 +178,75 @@ class HostWork(HookBase):
 
     # -- limits ----------------------------------------------------------------------------
     @staticmethod
-    def limits_text(limits: List[Dict[str, Any]]) -> str:
+    def limit_value(item: str, value: Any) -> str:
+        text = str(value)
+        if not re.match(r"^(unlimited|[0-9]{1,16})$", text):
+            raise HookError("bad %s value %r" % (item, text))
+        return text
+
+    @classmethod
+    def limits_text(cls, limits: List[Dict[str, Any]]) -> str:
         lines = ["# Written by the lltune tuned hook; removed when the lltune profile is "
                  "switched off."]
         for entry in limits:
             domain = entry["domain"]
             if not re.match(LIMIT_DOMAIN_PATTERN, domain):
                 raise HookError("bad limits domain %r" % domain)
-            for item in ("memlock", "rtprio", "nofile"):
-                if item in entry:
-                    value = str(entry[item])
-                    if not re.match(r"^(unlimited|[0-9]{1,16})$", value):
-                        raise HookError("bad %s value %r" % (item, value))
-                    lines.append("%s - %s %s" % (domain, item, value))
+            lines += ["%s - %s %s" % (domain, item, cls.limit_value(item, entry[item]))
+                      for item, _ in SYSTEMD_LIMITS if item in entry]
         return "\n".join(lines) + "\n"
 
+    @classmethod
+    def dropin_texts(cls, limits: List[Dict[str, Any]]) -> Dict[str, str]:
+        """systemd services never pass through pam_limits: each named unit gets its entry's
+        values as Limit*= in a drop-in (systemd spells unlimited "infinity")."""
+        lines: Dict[str, List[str]] = {}
+        for entry in limits:
+            for unit in entry.get("units") or []:
+                body = lines.setdefault(dropin_path(unit), [
+                    "# Written by the lltune tuned hook for %s; removed when the lltune "
+                    "profile is switched off." % unit, "[Service]"])
+                for item, key in SYSTEMD_LIMITS:
+                    if item in entry:
+                        value = cls.limit_value(item, entry[item])
+                        body.append("%s=%s" % (key, "infinity" if value == "unlimited"
+                                               else value))
+        return {path: "\n".join(body) + "\n" for path, body in lines.items()}
+
     def start_limits(self, data: Dict[str, Any]) -> None:
-        if data.get("limits"):
-            self._save_file_once("limits-file", LIMITS_FILE)
-            self.write(LIMITS_FILE, self.limits_text(data["limits"]))
+        if not data.get("limits"):
+            return
+        self._save_file_once("limits-file", LIMITS_FILE)
+        self.write(LIMITS_FILE, self.limits_text(data["limits"]))
+        changed = False
+        for path, text in sorted(self.dropin_texts(data["limits"]).items()):
+            self._dropin_dir(path)
+            self._save_file_once("dropin-" + os.path.basename(os.path.dirname(path)), path)
+            if self.reader.read(path, None) != text:
+                self.write(path, text)
+                changed = True
+        if changed:
+            self.reload_systemd()
+
+    def _dropin_dir(self, path: str) -> None:
+        """The unit's .d directory, created when absent (and recorded, so stop removes it);
+        a link or anything but a directory there is refused, not followed."""
+        directory = self.path(os.path.dirname(path))
+        if not os.path.lexists(directory):
+            try:
+                os.mkdir(directory, 0o755)
+            except OSError as exc:
+                raise HookError("cannot create %s: %s" % (os.path.dirname(path),
+                                                          exc.strerror)) from None
+            self.save("created-" + os.path.basename(directory), {"path": os.path.dirname(path)})
+        elif not os.path.isdir(directory) or os.path.islink(directory):
+            raise HookError("%s is not a directory; refusing to write a drop-in through it"
+                            % os.path.dirname(path))
+
+    def reload_systemd(self) -> None:
+        # Over a root prefix (an image being built) the running systemd is not that root's.
+        if self.root == "/":
+            self.run(["systemctl", "daemon-reload"])
 
     # -- PTP -------------------------------------------------------------------------------
     @staticmethod
@@ -203,16 +275,16 @@ class HostWork(HookBase):
     def restore_files(self) -> List[str]:
         directory = self._state_dir(create=False)
         names = sorted(os.listdir(directory)) if directory else []
-        problems = []
+        problems, dropins = [], False
         for name in names:
-            if not (name.startswith("file-") or name == "limits-file.json"):
+            if not (name.startswith(("file-", "dropin-")) or name == "limits-file.json"):
                 continue
             # A file that cannot be restored keeps its saved copy for the next stop.
             try:
                 record = self.saved(name[:-len(".json")])
                 if record is None:
                     continue  # another stop restored it a moment ago
-                if record["path"] not in RESTORABLE:
+                if not restorable(record["path"]):
                     raise HookError("saved record names %r, not a file the hook writes"
                                     % (record["path"],))
                 target = self.path(record["path"])
@@ -222,6 +294,33 @@ class HostWork(HookBase):
                 else:
                     atomic_write(target, record["content"].encode(), 0o644)
                 self.forget(name[:-len(".json")])
+                dropins = dropins or name.startswith("dropin-")
+            except (HookError, LLTuneError, OSError, KeyError, TypeError) as exc:
+                problems.append("%s: %s" % (name, exc))
+        problems += self.remove_created_dirs(names)
+        if dropins:
+            try:
+                self.reload_systemd()
+            except HookError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def remove_created_dirs(self, names: List[str]) -> List[str]:
+        problems = []
+        for name in (n for n in names if n.startswith("created-")):
+            try:
+                record = self.saved(name[:-len(".json")])
+                if record is None:
+                    continue
+                directory = record["path"]
+                if not restorable(os.path.join(directory, DROPIN_NAME)):
+                    raise HookError("saved record names %r, not a directory the hook makes"
+                                    % (directory,))
+                target = self.path(directory)
+                if os.path.isdir(target) and not os.path.islink(target) and \
+                        not os.listdir(target):
+                    os.rmdir(target)
+                self.forget(name[:-len(".json")])
             except (HookError, LLTuneError, OSError, KeyError, TypeError) as exc:
                 problems.append("%s: %s" % (name, exc))
         return problems
@@ -230,6 +329,7 @@ class HostWork(HookBase):
         wanted = {}
         if data.get("limits"):
             wanted[LIMITS_FILE] = self.limits_text(data["limits"])
+            wanted.update(self.dropin_texts(data["limits"]))
         if data.get("ptp"):
             wanted.update(self.ptp_texts(data["ptp"]))
         return ["%s differs from what lltune wrote" % path for path, text in wanted.items()

@@ -222,6 +222,10 @@ def _others(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
             changes.append(Change("limits.%s.%s" % (limit["domain"], item),
                                   found[-1] if found else "(none)", str(limit[item]),
                                   "lltune hook (limits.d)"))
+            for unit in limit.get("units") or []:
+                changes.append(Change("limits.%s.%s" % (unit, item), "(the unit's own)",
+                                      str(limit[item]), "lltune hook (drop-in; from the "
+                                      "unit's next start)"))
     ptp = config.value("time.ptp")
     if ptp:
         daemons = (snapshot.get("time") or {}).get("daemons") or {}

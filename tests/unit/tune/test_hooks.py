@@ -310,3 +310,57 @@ def test_default_irq_affinity_set_verified_and_restored(root):
     assert Hook(str(root)).stop() == 0
     assert (root / "proc/irq/default_smp_affinity").read_text() == "f\n"
     assert [_affinity(root, irq) for irq in range(24, 30)] == ["0-3"] * 6
+
+
+DROPIN = "etc/systemd/system/trader.service.d/99-lltune-limits.conf"
+
+
+def test_services_get_their_limits_in_a_dropin_and_lose_it_at_stop(root, monkeypatch):
+    commands = []
+    monkeypatch.setattr(Hook, "run", lambda hook, argv, ok_codes=(0,): commands.append(argv))
+    monkeypatch.setattr(Hook, "reload_systemd",
+                        lambda hook: commands.append(["systemctl", "daemon-reload"]))
+    os.makedirs(str(root / "etc/systemd/system"))
+    _data(root, limits=[{"domain": "@trading", "memlock": "unlimited", "rtprio": 99,
+                         "nofile": 1048576, "units": ["trader.service"]}])
+    assert Hook(str(root)).start() == 0
+    assert (root / DROPIN).read_text().splitlines()[1:] == [
+        "[Service]", "LimitMEMLOCK=infinity", "LimitRTPRIO=99", "LimitNOFILE=1048576"]
+    assert commands == [["systemctl", "daemon-reload"]]
+    assert Hook(str(root)).verify() == 0
+    assert Hook(str(root)).start() == 0
+    assert commands == [["systemctl", "daemon-reload"]], "an unchanged drop-in: no reload"
+    (root / DROPIN).write_text("[Service]\nLimitMEMLOCK=64K\n")
+    assert Hook(str(root)).verify() == 1, "a drop-in edited by hand is drift"
+    assert Hook(str(root)).stop() == 0
+    assert not (root / DROPIN).parent.exists(), "the directory the hook made goes too"
+    assert commands[-1] == ["systemctl", "daemon-reload"] and len(commands) == 2
+
+
+def test_a_site_dropin_directory_stays_and_a_linked_one_is_refused(root, monkeypatch):
+    monkeypatch.setattr(Hook, "reload_systemd", lambda hook: None)
+    site = root / "etc/systemd/system/trader.service.d"
+    os.makedirs(str(site))
+    (site / "10-site.conf").write_text("[Service]\nNice=-5\n")
+    _data(root, limits=[{"domain": "@trading", "rtprio": 99, "units": ["trader.service"]}])
+    Hook(str(root)).start()
+    Hook(str(root)).stop()
+    assert sorted(os.listdir(str(site))) == ["10-site.conf"]
+    elsewhere = root / "elsewhere"
+    os.makedirs(str(elsewhere))
+    os.symlink(str(elsewhere), str(root / "etc/systemd/system/md.service.d"))
+    _data(root, limits=[{"domain": "@md", "rtprio": 99, "units": ["md.service"]}])
+    with pytest.raises(HookError, match="not a directory"):
+        Hook(str(root)).start()
+    assert os.listdir(str(elsewhere)) == []
+
+
+def test_a_saved_record_naming_another_file_is_not_written_back(root, monkeypatch):
+    monkeypatch.setattr(Hook, "reload_systemd", lambda hook: None)
+    os.makedirs(str(root / "etc/systemd/system"))
+    _data(root, limits=[{"domain": "@t", "rtprio": 99, "units": ["trader.service"]}])
+    Hook(str(root)).start()
+    hook = Hook(str(root))
+    hook.save("dropin-trader.service.d", {"path": "/etc/shadow", "content": "x"})
+    assert hook.stop() == 1
+    assert not (root / "etc/shadow").exists()
