@@ -95,3 +95,18 @@ def check_cmdline(a: AuditContext) -> None:
         if value(path) is not None and vendor and vendor != wanted:
             a.add("kernel.pstate-wrong-vendor", tuple(path.split(".")), "%s= does nothing on "
                   "a %s CPU" % (path.split(".")[1], vendor))
+
+
+def check_rt_throttling(a: AuditContext) -> None:
+    """RT throttling off leaves a spinning SCHED_FIFO thread free to starve its CPU's
+    kworkers and ksoftirqd; lltune's profile starts stalld with it where stalld is installed
+    (OpenShift's performance profile always pairs the two)."""
+    if a.value("kernel.sched_rt_runtime_us") != -1 or \
+            a.value("kernel.rt_throttling_off_acknowledged") is True or \
+            resolve.stalld_installed(a.snapshot):
+        return
+    a.add("kernel.rt-throttling-without-stalld", ("kernel", "sched_rt_runtime_us"),
+          "sched_rt_runtime_us: -1 turns RT throttling off, and stalld is not installed to "
+          "rescue what a spinning SCHED_FIFO thread starves: install stalld (lltune's "
+          "profile starts it), or set kernel.rt_throttling_off_acknowledged: true",
+          ["stalld.service: not found"])

@@ -127,3 +127,15 @@ def check_workload(a: AuditContext) -> None:
         except re.error as exc:
             a.add("cpu.workload-regex-invalid", ("cpu", "workload_processes", index),
                   "%r is not a regular expression tuned can use: %s" % (pattern, exc))
+
+
+def check_idle_poll(a: AuditContext) -> None:
+    """idle=poll beside an active SMT sibling: the polling sibling takes the core's execution
+    units from the isolated thread (OpenShift's performance profile turns SMT off for it)."""
+    smt = dig(a.snapshot, "cpu", "smt") or {}
+    if a.value("cpu.idle_poll") is True and a.value("cpu.smt") != "off" and \
+            smt.get("active") and (smt.get("threads_per_core") or 1) > 1:
+        a.add("cpu.idle-poll-smt-active", ("cpu", "idle_poll"), "idle=poll with SMT active: "
+              "an idle sibling spins on the core the isolated thread runs on; set cpu.smt: "
+              "off, or idle_poll: false", ["%d threads per core, SMT active" %
+                                           smt["threads_per_core"]])

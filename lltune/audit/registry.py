@@ -30,6 +30,9 @@ CHECKS: Dict[str, Tuple[str, str]] = {
     "cpu.min-perf-pct-unsupported": ("warning", "min_perf_pct is set but intel_pstate is not "
                                                 "active"),
     "cpu.turbo-unsupported": ("warning", "turbo is set but the host exposes no turbo control"),
+    "cpu.idle-poll-smt-active": ("error", "idle=poll while SMT siblings are active"),
+    "kernel.rt-throttling-without-stalld": ("error", "sched_rt_runtime_us -1 without stalld "
+                                                     "installed or an acknowledgement"),
     "cpu.workload-regex-invalid": ("error", "a workload_processes entry is not a regular "
                                             "expression"),
     "cpu.unknown-cstate": ("error", "disable_cstates names a C-state the host does not have"),

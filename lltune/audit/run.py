@@ -31,6 +31,7 @@ SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "audit.schema.json")
 
 CHECK_FUNCTIONS: List[Callable[[AuditContext], None]] = [
     safety.check_safety, cpu.check_cpu_lists, cpu.check_partition, cpu.check_workload,
+    cpu.check_idle_poll, cmdline.check_rt_throttling,
     cmdline.check_cmdline,
     cpu.check_cpufreq, memory.check_hugepages, network.check_irq, network.check_network,
     timesync.check_time, services.check_services, sysctl.check_sysctl,

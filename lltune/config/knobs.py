@@ -21,6 +21,7 @@ DEFAULT_PRESET = "low-latency"
 # They are strict on purpose: anything a shell or an ini parser could read twice is refused.
 CPULIST_PATTERN = r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$"
 IFNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$"
+SERVICE_UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,200}\.service$"
 UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,200}\.(service|timer|socket)$"
 SYSCTL_NAME_PATTERN = r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$"
 SYSCTL_VALUE_PATTERN = r"^[A-Za-z0-9_.,:/ -]{1,256}$"
@@ -178,6 +179,10 @@ LIMITS_SCHEMA: Dict[str, Any] = {
             "memlock": {"oneOf": [_enum("unlimited"), _int(0, 1 << 50)]},
             "rtprio": _int(0, 99),
             "nofile": _int(1, 1 << 30),
+            # systemd services ignore limits.d (pam_limits is for logins): these get a
+            # drop-in with LimitMEMLOCK=, LimitRTPRIO=, LimitNOFILE= instead.
+            "units": {"type": "array", "uniqueItems": True, "maxItems": 64,
+                      "items": {"type": "string", "pattern": SERVICE_UNIT_PATTERN}},
         },
     },
 }
@@ -258,9 +263,19 @@ KNOBS: List[Knob] = [
          "characters). At every apply and tuned restart, [scheduler] moves every other task "
          "off the isolated CPUs, the trading process pinned there included.",
          presets=_all([]), mechanism="[scheduler] ps_blacklist"),
+    Knob("cpu.mce_ignore_ce", BOOL,
+         "true: machinecheck*/ignore_ce = 1, no corrected-error polling timer and no CMCI on "
+         "the CPUs (the kernel applies it to every CPU), as tuned's cpu-partitioning and "
+         "realtime profiles do; corrected memory errors then go unlogged.",
+         presets={"balanced": None, "low-latency": True, "extreme": True},
+         read=lambda s: dig(s, "cpu", "mce", "ignore_ce"),
+         mechanism="[sysfs] /sys/devices/system/machinecheck/machinecheck*/ignore_ce"),
     Knob("cpu.idle_poll", BOOL,
-         "idle=poll: idle CPUs spin instead of halting (burns power and thermal headroom).",
-         presets={"balanced": False, "low-latency": False, "extreme": True},
+         "idle=poll: idle CPUs spin instead of halting (burns power and thermal headroom). "
+         "Not beside an active SMT sibling: the spinning thread takes the core's execution "
+         "units from the isolated one (audit refuses it unless smt: off), so no preset "
+         "sets it: gen-config proposes it for the extreme preset where SMT is off.",
+         presets=_all(False),
          read=lambda s: "idle" in (dig(s, "kernel", "cmdline_parsed") or {}) and
          "poll" in dig(s, "kernel", "cmdline_parsed")["idle"],
          mechanism="[bootloader] idle=poll", reboot=True),
@@ -301,8 +316,12 @@ KNOBS: List[Knob] = [
          "false: nmi_watchdog=0, no periodic NMI on every CPU.",
          presets=_all(False), read=_sysctl("kernel.nmi_watchdog", _int_bool),
          mechanism="[sysctl] kernel.nmi_watchdog + [bootloader] nmi_watchdog=0"),
-    Knob("kernel.intel_pstate", _enum("active", "passive", "disable", "no_hwp"),
-         "intel_pstate= mode; disable hands control to acpi-cpufreq.",
+    Knob("kernel.intel_pstate", _enum("recommended", "active", "passive", "disable", "no_hwp"),
+         "intel_pstate= mode; disable hands control to acpi-cpufreq. recommended: as tuned's "
+         "intel_recommended_pstate (2.23+) decides, for any tuned: disable on Sandy Bridge to "
+         "Skylake (and where the CPU does not name its PMU), active on later Intel CPUs; "
+         "nothing on other vendors (tuned's cpu-partitioning and realtime set disable always).",
+         presets={"balanced": None, "low-latency": "recommended", "extreme": "recommended"},
          read=lambda s: (dig(s, "cpu", "boost", "intel_pstate_status") or None),
          mechanism="[bootloader] intel_pstate", reboot=True),
     Knob("kernel.amd_pstate", _enum("active", "passive", "guided", "disable"),
@@ -324,11 +343,23 @@ KNOBS: List[Knob] = [
          "Tokens tuned removes from the command line it manages (-token).",
          mechanism="[bootloader] -token", reboot=True),
     Knob("kernel.sched_rt_runtime_us", _int(-1, 1000000),
-         "-1 turns off RT throttling, which stops a spinning SCHED_FIFO thread 50 ms a second.",
-         presets={"balanced": None, "low-latency": -1, "extreme": -1},
+         "-1 turns off RT throttling, which stops a spinning SCHED_FIFO thread 50 ms a second; "
+         "then nothing stops that thread starving its CPU's kworkers and ksoftirqd, so lltune "
+         "starts stalld with it (OpenShift's performance profile does: stalld on whenever it "
+         "sets -1; tuned's realtime profile sets -1 alone) or needs "
+         "kernel.rt_throttling_off_acknowledged: true. No preset sets it, since it depends "
+         "on the host: gen-config proposes -1 where stalld is installed.",
+         presets=_all(None),
          read=_sysctl("kernel.sched_rt_runtime_us", int),
          tuned=("sysctl", "kernel.sched_rt_runtime_us")),
-    Knob("kernel.timer_migration", BOOL, "false: timers stay on the CPU that armed them.",
+    Knob("kernel.rt_throttling_off_acknowledged", BOOL,
+         "true: you accept RT throttling off (sched_rt_runtime_us: -1) without stalld, so a "
+         "spinning SCHED_FIFO thread may starve its CPU's kernel work."),
+    Knob("kernel.timer_migration", BOOL,
+         "false: timers stay on the CPU that armed them (tuned's network-latency and "
+         "cpu-partitioning: 0). OpenShift's RAN profile sets 1 on the realtime kernel only, "
+         "where pinned tasks' TCP timers may then run elsewhere; gen-config follows both: 1 on "
+         "a PREEMPT_RT kernel, 0 otherwise.",
          presets=_all(False), read=_sysctl("kernel.timer_migration", _int_bool),
          tuned=("sysctl", "kernel.timer_migration"), to_tuned=_bool01),
     # --- memory --------------------------------------------------------------------------

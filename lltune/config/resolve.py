@@ -93,11 +93,33 @@ def cmdline_tokens(config: Config, snapshot: Snapshot) -> List[str]:
     for path, key in (("kernel.intel_pstate", "intel_pstate"),
                       ("kernel.amd_pstate", "amd_pstate"),
                       ("kernel.mitigations", "mitigations")):
-        if value(path):
-            tokens.append("%s=%s" % (key, value(path)))
+        setting = value(path)
+        if setting == "recommended":
+            setting = recommended_intel_pstate(snapshot)
+        if setting:
+            tokens.append("%s=%s" % (key, setting))
     tokens += _hugepage_tokens(config)
     tokens += list(value("kernel.cmdline_add") or [])
     return tokens
+
+
+# CPUs whose intel_pstate tuned's intel_recommended_pstate (2.23+) turns off: their HWP is
+# missing or too young to trust (tuned/profiles/functions/function_intel_recommended_pstate.py).
+PSTATE_DISABLE_PMUS = ("sandybridge", "ivybridge", "haswell", "broadwell", "skylake")
+
+
+def recommended_intel_pstate(snapshot: Snapshot) -> str:
+    """tuned's recommendation, for any tuned: "disable" on Sandy Bridge to Skylake or a CPU
+    that names no PMU, "active" after; "" off Intel CPUs (nothing to add)."""
+    if dig(snapshot, "cpu", "vendor") != "GenuineIntel":
+        return ""
+    pmu = dig(snapshot, "cpu", "pmu_name") or ""
+    return "disable" if not pmu or pmu in PSTATE_DISABLE_PMUS else "active"
+
+
+def stalld_installed(snapshot: Snapshot) -> bool:
+    unit = dig(snapshot, "services", "units", "stalld.service") or {}
+    return unit.get("load") not in (None, "not-found")
 
 
 def unwanted_tokens(config: Config) -> List[str]:

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from lltune.audit.memory import GIB_KB, hugepage_limit_kb
 from lltune.common.cpulist import cpu_text, format_cpulist
 from lltune.config import knobs
+from lltune.config.resolve import stalld_installed
 from lltune.genconfig.facts import HostFacts
 from lltune.genconfig.yamltext import Commented, clean
 from lltune.model.queries import dig, nic_node, node_memory_kb
@@ -132,10 +133,59 @@ def choose_exit_latency(host: HostFacts) -> Choice:
         ", ".join("%s %d us" % item for item in states), value, ", ".join(kept) or "none")
 
 
+def _smt_active(host: HostFacts) -> bool:
+    smt = dig(host.snapshot, "cpu", "smt") or {}
+    return bool(smt.get("active")) and (smt.get("threads_per_core") or 1) > 1 and \
+        _preset(host, "cpu.smt") != "off"
+
+
 def choose_idle_poll(host: HostFacts) -> Choice:
-    value = _preset(host, "cpu.idle_poll")
-    return value, ("the extreme preset spins idle CPUs: lowest wake-up latency, highest power."
-                   if value else "off: idle CPUs halt (C-states are capped above instead).")
+    if host.preset != "extreme":
+        return False, "off: idle CPUs halt (C-states are capped above instead)."
+    if _smt_active(host):
+        return False, ("SMT is active here: a polling idle sibling would take the core's "
+                       "execution units from the isolated thread (set smt: off first).")
+    return True, "the extreme preset spins idle CPUs: lowest wake-up latency, highest power."
+
+
+def choose_rt_runtime(host: HostFacts) -> Choice:
+    if host.preset == "balanced":
+        return None, "the balanced preset keeps RT throttling."
+    now = host.sysctls.get("kernel.sched_rt_runtime_us")
+    if not stalld_installed(host.snapshot):
+        return None, ("left on (now %s): turning RT throttling off needs stalld to rescue "
+                      "what a spinning SCHED_FIFO thread starves, and stalld is not installed "
+                      "here (dnf install stalld, then -1: the profile starts stalld)."
+                      % ("unknown" if now is None else now))
+    return -1, ("RT throttling off (now %s), with stalld started by the profile, as "
+                "OpenShift's performance profile pairs them." % ("unknown" if now is None
+                                                                   else now))
+
+
+def choose_timer_migration(host: HostFacts) -> Choice:
+    value, reason = _sysctl_choice(host, "kernel.timer_migration", "kernel.timer_migration")
+    if value is None or not dig(host.snapshot, "host", "preempt_rt"):
+        return value, reason
+    return True, reason + " A PREEMPT_RT kernel: 1, as OpenShift's RAN profile sets it there."
+
+
+def choose_intel_pstate(host: HostFacts) -> Choice:
+    value = _preset(host, "kernel.intel_pstate")
+    status = dig(host.snapshot, "cpu", "boost", "intel_pstate_status") or "not active"
+    if value != "recommended" or dig(host.snapshot, "cpu", "vendor") != "GenuineIntel":
+        return None, "left as the kernel has it (intel_pstate %s)." % status
+    pmu = dig(host.snapshot, "cpu", "pmu_name")
+    return value, "tuned's recommendation for this CPU (PMU %s): intel_pstate=%s; now %s." % (
+        clean(pmu or "unnamed"), "disable" if not pmu or pmu in (
+            "sandybridge", "ivybridge", "haswell", "broadwell", "skylake") else "active",
+        status)
+
+
+def choose_mce(host: HostFacts) -> Choice:
+    current = dig(host.snapshot, "cpu", "mce", "ignore_ce")
+    if current is None:
+        return None, "no /sys/devices/system/machinecheck here: nothing to set."
+    return _preset(host, "cpu.mce_ignore_ce"), "ignore_ce is %d now." % int(current)
 
 
 def _kernel_config(host: HostFacts, key: str) -> Optional[str]:
@@ -308,8 +358,10 @@ def choose_limits(host: HostFacts) -> Choice:
     now = ", ".join("%s %s %s" % (clean(e.get("domain")), clean(e.get("item")),
                                   clean(e.get("value"))) for e in entries[:6])
     return None, "left alone: the users are site-specific. For a group 'trading', replace " \
-        "null with: [{domain: '@trading', memlock: unlimited, rtprio: 99, nofile: 1048576}]%s." \
-        % ("; set now: " + now if now else "")
+        "null with: [{domain: '@trading', memlock: unlimited, rtprio: 99, nofile: 1048576}]; " \
+        "for a systemd service add units: [trader.service] (services never read limits.d: " \
+        "they get LimitMEMLOCK=, LimitRTPRIO=, LimitNOFILE= in a drop-in)%s." % (
+            "; set now: " + now if now else "")
 
 
 def _sysctl_path(name: str) -> Callable[[HostFacts], Choice]:
@@ -334,8 +386,11 @@ CHOOSERS: Dict[str, Callable[[HostFacts], Choice]] = {
     "kernel.irqaffinity": lambda h: choose_isolation_flag(h, "kernel.irqaffinity"),
     "kernel.tsc_reliable": choose_tsc,
     "kernel.mitigations": choose_mitigations,
-    "kernel.intel_pstate": lambda h: (None, "left as the kernel has it (intel_pstate %s)." % (
-        dig(h.snapshot, "cpu", "boost", "intel_pstate_status") or "not active")),
+    "kernel.intel_pstate": choose_intel_pstate,
+    "kernel.sched_rt_runtime_us": choose_rt_runtime,
+    "kernel.timer_migration": choose_timer_migration,
+    "kernel.rt_throttling_off_acknowledged": lambda h: (False, ""),
+    "cpu.mce_ignore_ce": choose_mce,
     "kernel.amd_pstate": lambda h: (None, "left as the kernel has it (amd_pstate %s)." % (
         dig(h.snapshot, "cpu", "boost", "amd_pstate_status") or "not active")),
     "kernel.mitigations_risk_acknowledged": lambda h: (False, ""),

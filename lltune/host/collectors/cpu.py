@@ -14,6 +14,7 @@ from lltune.host.collectors.host import cpuinfo_first_block
 from lltune.host.collectors.kernel import cmdline_cpus, cmdline_tokens
 
 CPU_ROOT = "/sys/devices/system/cpu"
+MCE_ROOT = "/sys/devices/system/machinecheck"
 _CPU_DIR = re.compile(r"^cpu(\d+)$")
 
 # /proc/cpuinfo flags that change what a low-latency host can do.
@@ -201,6 +202,10 @@ def core_types(ctx: ScanContext) -> Dict[int, str]:
     return types
 
 
+def _flag(value: Optional[int]) -> Optional[bool]:
+    return None if value is None else value == 1
+
+
 def sysfs_cpus(ctx: ScanContext, path: str) -> Optional[List[int]]:
     """A cpulist file that 5.14 kernels print as "(null)" (padded) when the mask is unset."""
     text = ctx.text(path)
@@ -274,6 +279,11 @@ def collect(ctx: ScanContext) -> Dict[str, Any]:
             or ctx.text(CPU_ROOT + "/cpuidle/current_governor_ro"),
         },
         "l3_groups": groups,
+        # The CPU's PMU name (arch/x86/events: "skylake", "icelake"...): what tuned's
+        # intel_recommended_pstate decides by.
+        "pmu_name": ctx.text("/sys/devices/cpu/caps/pmu_name"),
+        # ignore_ce is one setting for every CPU (mca_cfg.ignore_ce): machinecheck0 tells.
+        "mce": {"ignore_ce": _flag(ctx.int(MCE_ROOT + "/machinecheck0/ignore_ce"))},
         "vulnerabilities": vulnerabilities(ctx),
         "cpus": cpus,
     }}

@@ -31,6 +31,7 @@ WATCHED_UNITS = {
     "dnf-makecache.timer": (None, "periodic metadata downloads and CPU bursts"),
     "abrtd.service": ("abrtd", "crash collection bursts"),
     "rngd.service": ("rngd", "entropy daemon polling"),
+    "stalld.service": ("stalld", "boosts starving threads: the safety net of RT throttling off"),
 }
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
              "/lib/systemd/system")

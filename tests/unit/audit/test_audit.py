@@ -113,6 +113,7 @@ def make_snapshot():
             "irqbalance.service": {"load": "loaded", "active": "active"},
             "chronyd.service": {"load": "loaded", "active": "active"},
             "tuned.service": {"load": "loaded", "active": "active"},
+            "stalld.service": {"load": "loaded", "active": "inactive"},
             "ntpd.service": {"load": "not-found", "active": "inactive"},
             "foo.service": {"load": "not-found", "active": "inactive"}},
             "tuned": {"installed": True, "running": True, "version": "2.22.1"}},
@@ -488,6 +489,14 @@ CASES = {
     "cpu.workload-regex-invalid": (
         (setter("cpu", "workload_processes", ["^trader(", "^md"]), None, False),
         (setter("cpu", "workload_processes", ["^trader$", "^md-feed"]), None, False)),
+    "kernel.rt-throttling-without-stalld": (
+        (setter("kernel", "sched_rt_runtime_us", -1),
+         setter("services", "units", "stalld.service", {"load": "not-found"}), False),
+        (setter("kernel", "rt_throttling_off_acknowledged", True),
+         setter("services", "units", "stalld.service", {"load": "not-found"}), False)),
+    "cpu.idle-poll-smt-active": (
+        (setter("cpu", "idle_poll", True), None, False),
+        (both(setter("cpu", "idle_poll", True), setter("cpu", "smt", "off")), None, False)),
     "tuned.bls-other-machine-id": (
         (None, setter("services", "tuned", "bootloader", {"bls_entries": [
             {"name": "f" * 32 + "-5.14.0.conf", "machine_id": "f" * 32,
@@ -503,7 +512,7 @@ def test_bootloader_checks_stay_quiet_without_kernel_parameters():
     quiet = both(setter("cpu", "isolated", None), setter("cpu", "housekeeping", None),
                  *[setter("kernel", name, value) for name, value in (
                      ("skew_tick", False), ("tsc_reliable", False), ("nosoftlockup", False),
-                     ("nmi_watchdog", True), ("irqaffinity", False))],
+                     ("nmi_watchdog", True), ("irqaffinity", False), ("intel_pstate", None))],
                  setter("memory", "hugepages", []))
     found = codes(run(quiet, setter("services", "tuned", "bootloader",
                                     {"grub_tuned_script": False})))
@@ -834,3 +843,4 @@ def test_a_wildcard_memlock_needs_the_acknowledgement_and_root_keeps_its_files()
         run(setter("limits", [{"domain": "*", "rtprio": 0, "memlock": 1024}])))
     assert "limits.root-nofile-low" in codes(
         run(setter("limits", [{"domain": "root", "nofile": 1023}])))
+

@@ -211,6 +211,20 @@ def test_latency_nic_settings():
     assert latency["coalesce"] == {"adaptive-rx": False, "adaptive-tx": False, "rx-usecs": 0}
 
 
+@pytest.mark.parametrize("driver, wanted", [
+    ("ixgbe", {"rx-usecs": 0}), ("sfc", {"adaptive-rx": False, "rx-usecs": 0}),
+    ("e1000e", None), ("virtio_net", None), ("some_new_driver", None)])
+def test_coalescing_only_where_the_driver_holds_it_as_written(driver, wanted):
+    """issue 12: gen-config wrote rx-usecs 0 for an e1000e, which read it back as 3, and the
+    unedited config rolled back at its verify."""
+    text, config = generated(changed(lambda s: s["nics"][0].update(driver=driver)))
+    assert config.value("network.interfaces")[0].get("coalesce") == wanted
+    if wanted is None:
+        assert "coalesce: left out:" in prose(text)
+    if driver == "e1000e":
+        assert "reads 0 back as 3" in prose(text)
+
+
 def test_channels_never_above_the_nic_maximum():
     _, config = generated(changed(lambda s: s["nics"][0]["channels"]["max"].update(
         combined=1)))
@@ -244,13 +258,21 @@ def test_unsupported_knobs_are_null_with_the_reason():
 
 
 def test_presets_decide_cstates_idle_poll_and_turbo():
+    without_smt = make_snapshot()
+    without_smt["cpu"]["smt"] = {"active": False, "threads_per_core": 1}
     values = {}
     for preset in PRESETS:
-        _, config = generated(make_snapshot(), preset)
+        _, config = generated(without_smt, preset)
         values[preset] = tuple(config.value(p) for p in (
             "cpu.max_exit_latency_us", "cpu.idle_poll", "cpu.turbo"))
     assert values == {"balanced": (20, False, True), "low-latency": (2, False, True),
                       "extreme": (0, True, False)}
+
+
+def test_extreme_does_not_poll_next_to_an_isolated_hyperthread():
+    text, config = generated(make_snapshot(), "extreme")  # 2 threads per core, SMT on
+    assert config.value("cpu.idle_poll") is False
+    assert "SMT is active here: a polling idle sibling" in prose(text)
 
 
 def test_hugepages_sized_to_each_node():
