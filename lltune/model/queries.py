@@ -143,6 +143,14 @@ def tuned_version(snapshot: Snapshot) -> Optional[Tuple[int, ...]]:
     return tuple(int(p) for p in parts[:3]) if len(parts) >= 2 else None
 
 
+def kernel_version(snapshot: Snapshot) -> Optional[Tuple[int, ...]]:
+    """The running kernel's release as numbers ((6, 12, 38) for "6.12.38+deb13-amd64"), None
+    when unknown."""
+    text = dig(snapshot, "host", "kernel", "release")
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text) if isinstance(text, str) else None
+    return tuple(int(p) for p in match.groups() if p is not None) if match else None
+
+
 def tuned_profile_dirs(snapshot: Snapshot) -> List[str]:
     """Where the host's tuned reads profiles, lowest precedence first; RHEL 9's layout for a
     snapshot that does not say (written before lltune recorded it)."""

@@ -27,7 +27,15 @@ from lltune.config.resolve import (
     stalld_installed,
 )
 from lltune.model.profile import HostProfile, host_profile
-from lltune.model.queries import cpu_table, dig, find_nic, inherited_profile, tuned_user_dir
+from lltune.model.queries import (
+    cpu_table,
+    dig,
+    find_nic,
+    inherited_profile,
+    kernel_version,
+    tuned_user_dir,
+    tuned_version,
+)
 
 HOOK_DATA_VERSION = 1
 
@@ -254,13 +262,28 @@ def _pins_on_isolated(config: Config, iso: List[int]) -> bool:
                for interface in config.value("network.interfaces") or [])
 
 
-def _isolation(profile: _Profile, config: Config, iso: List[int], house: List[int],
-               hook: Dict[str, Any]) -> None:
-    """Tasks and IRQs off the isolated CPUs: tuned's [scheduler] isolated_cores, unless it
-    would fight IRQs the config pins onto isolated CPUs. Its verify wants every IRQ inside the
-    housekeeping CPUs (plugin_scheduler.py, _verify_all_irq_affinity), so there the hook
-    places the IRQs: from tuned 2.22 [scheduler] keeps the tasks and leaves IRQs alone
-    (irq_process=false); before, the hook moves the tasks too."""
+def _tuned_skips_refused_irqs(snapshot: Dict[str, Any]) -> bool:
+    """Whether tuned's [scheduler] verify leaves out the IRQs the kernel will not move. From
+    Linux 6.12 the kernel refuses with EPERM where it said EIO; tuned records only EIO until
+    2.28 (commit 00592c2, RHEL-153655), so before it the timer IRQ fails its verify ("SMP
+    affinity of IRQ 0 = [0, 1, 2, 3]", seen with tuned 2.25.1 on Debian 13's 6.12). A tree
+    without the kernel's release is taken at its word; an unknown tuned on 6.12 as affected
+    (the hook then places IRQs, which is right with every tuned)."""
+    kernel, tuned = kernel_version(snapshot), tuned_version(snapshot)
+    if kernel is None or kernel < (6, 12):
+        return True
+    return tuned is not None and tuned >= (2, 28)
+
+
+def _isolation(profile: _Profile, config: Config, snapshot: Dict[str, Any], iso: List[int],
+               house: List[int], hook: Dict[str, Any]) -> None:
+    """Tasks and IRQs off the isolated CPUs: tuned's [scheduler] isolated_cores, unless its
+    IRQ handling would fail its own verify: on IRQs the config pins onto isolated CPUs (it
+    wants every IRQ inside the housekeeping CPUs, plugin_scheduler.py,
+    _verify_all_irq_affinity) and on IRQs the kernel refuses to move where this tuned does
+    not know the refusal. There the hook places the IRQs: from tuned 2.22 [scheduler] keeps
+    the tasks and leaves IRQs alone (irq_process=false); before, the hook moves the tasks
+    too."""
     workload = config.value("cpu.workload_processes") or []
     if not profile.has("scheduler", "isolated_cores"):
         if iso:
@@ -271,23 +294,26 @@ def _isolation(profile: _Profile, config: Config, iso: List[int], house: List[in
     # After [net]: changing channels makes drivers spread their IRQs again (seen with
     # virtio-net); the base profile's [script] hook (priority 10) pins queues last.
     profile.set("scheduler", "priority", "5")
-    pinned = bool(iso) and _pins_on_isolated(config, iso)
-    if pinned and not profile.has("scheduler", "irq_process"):
+    hook_places_irqs = bool(iso) and (_pins_on_isolated(config, iso)
+                                      or not _tuned_skips_refused_irqs(snapshot))
+    if hook_places_irqs and not profile.has("scheduler", "irq_process"):
         # isolated_cores is rendered even when empty, to override the base profile's
         # variable: here it must not run at all.
         profile.set("scheduler", "isolated_cores", "")
         hook["isolate_tasks"] = {"cpus": house, "keep": list(workload)}
-        profile.notes.append("IRQs are pinned onto isolated CPUs and this tuned's [scheduler] "
-                             "cannot leave IRQs alone (irq_process: tuned 2.22+): the lltune "
-                             "hook moves tasks and IRQs off the isolated CPUs instead")
+        profile.notes.append("IRQs are placed by the lltune hook (pinned onto isolated CPUs, "
+                             "or refused by this kernel in a way this tuned's verify does not "
+                             "know) and this tuned's [scheduler] cannot leave IRQs alone "
+                             "(irq_process: tuned 2.22+): the hook moves tasks and IRQs off "
+                             "the isolated CPUs instead")
     else:
         profile.set("scheduler", "isolated_cores", format_cpulist(iso))
-        if pinned:
+        if hook_places_irqs:
             profile.set("scheduler", "irq_process", "false")
         if workload:
             # Matched against each thread's comm; the threads keep their own affinity.
             profile.set("scheduler", "ps_blacklist", ";".join(workload))
-    if pinned:
+    if hook_places_irqs:
         hook["isolate_irqs"] = house
         default = cpus_of(config.value("irq.default_affinity"))
         hook["default_irq_affinity"] = default or house
@@ -392,7 +418,7 @@ def render(config: Config, snapshot: Dict[str, Any],
     _scalar_knobs(profile, config, snapshot)
     _sysctls(profile, config, snapshot, hook)
     _sysfs(profile, config, snapshot, house, iso)
-    _isolation(profile, config, iso, house, hook)
+    _isolation(profile, config, snapshot, iso, house, hook)
     if iso and house:
         profile.set("systemd", "cpu_affinity", format_cpulist(house))
         hook["kthread_cpus"] = house

@@ -295,6 +295,33 @@ def test_pins_on_housekeeping_keep_tuneds_scheduler_as_it_is(snapshot):
     assert ini["scheduler"]["isolated_cores"] == "4-39" and "irq_process" not in ini["scheduler"]
 
 
+@pytest.mark.parametrize("kernel, tuned, hook_places_irqs", [
+    ("6.12.38+deb13-amd64", "2.25.1", True),   # Debian 13, RHEL 10: EPERM unknown to tuned
+    ("6.12.0-55.el10.x86_64", None, True),     # tuned's version unknown: the safe side
+    ("6.12.0-55.el10.x86_64", "2.28.0", False),  # tuned records EPERM (commit 00592c2)
+    ("5.14.0-503.el9.x86_64", "2.25.1", False),  # EIO, which every tuned records
+    (None, "2.25.1", False),                   # a tree without the release: tuned's own way
+])
+def test_irqs_the_kernel_refuses_are_left_to_the_hook_where_tuned_misreads_them(
+        snapshot, kernel, tuned, hook_places_irqs):
+    """Linux 6.12 refuses the timer IRQ with EPERM; tuned before 2.28 records only EIO as
+    unchangeable, so its [scheduler] verify failed on IRQ 0 in the Debian 13 guest."""
+    host = json.loads(json.dumps(snapshot))
+    host["host"]["kernel"]["release"] = kernel
+    host["services"]["tuned"]["version"] = tuned
+    plugins = dict(TUNED_220_PLUGINS, scheduler=dict(TUNED_220_PLUGINS["scheduler"],
+                                                     irq_process="true"))
+    rendered = render(load_text(CONFIG), host, plugins)
+    ini = _ini(rendered)
+    hook = json.loads(rendered.files[HOOK_DATA])
+    assert ini["scheduler"]["isolated_cores"] == "4-39"
+    assert ("irq_process" in ini["scheduler"]) is hook_places_irqs
+    assert (hook["isolate_irqs"] == [0, 1, 2, 3]) is hook_places_irqs
+    if hook_places_irqs:
+        assert ini["scheduler"]["irq_process"] == "false"
+        assert hook["default_irq_affinity"] == [0, 1, 2, 3]
+
+
 REALTIME_225 = dict(PROFILES_225, realtime={"/usr/lib/tuned": {
     "main": {"include": "network-latency"},
     "variables": {"include": "/etc/tuned/realtime-variables.conf",
