@@ -44,7 +44,7 @@ class Hook(CpuWork, HostWork):
         rollback=not_on_exit) nothing is undone: the next start finds its own changes in
         place, and the saved originals stay for the rollback that will come."""
         if not full_rollback:
-            self.messages.append("stop without full_rollback: kept what start set")
+            self.notes.append("stop without full_rollback: kept what start set")
             return 0
         problems = []
         for undo in (self.stop_sysctls, self.stop_kthreads, self.stop_coalesce, self.stop_irqs,
@@ -88,6 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (HookError, LLTuneError, OSError) as exc:
         print("lltune-hook %s: %s" % (verb, exc), file=sys.stderr)
         return 1
+    for note in hook.notes:
+        print("lltune-hook %s: %s" % (verb, note))
     for message in hook.messages:
         print("lltune-hook %s: %s" % (verb, message), file=sys.stderr)
     return status

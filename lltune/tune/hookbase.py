@@ -29,6 +29,10 @@ class HookBase:
         self.reader = RootReader(root)
         self.hook_data = host_profile(profile_dirs(self.reader)[0][-1]).hook_data
         self.messages: List[str] = []
+        # What went as meant but is worth knowing (an IRQ the kernel keeps where it is, a
+        # stop that keeps the work): stdout, which tuned does not log as an ERROR as it
+        # does the hook's stderr.
+        self.notes: List[str] = []
 
     # -- paths and saved state --------------------------------------------------------------
     def path(self, canonical: str) -> str:

@@ -43,14 +43,17 @@ class CpuWork(HookBase):
     def irq_affinity(self, irq: int) -> Optional[str]:
         return self.reader.value("/proc/irq/%d/smp_affinity_list" % irq)
 
-    def set_irq_affinity(self, irq: int, cpus: List[int]) -> bool:
-        """False when the kernel refuses (managed IRQs answer EIO)."""
+    def set_irq_affinity(self, irq: int, cpus: List[int], restoring: bool = False) -> bool:
+        """False when the kernel refuses (managed IRQs and, from Linux 6.12, the timer answer
+        EIO or EPERM): at start a note, as the IRQ stays where the kernel put it; a refused
+        restore is a problem."""
         try:
             with open(self.path("/proc/irq/%d/smp_affinity_list" % irq), "w") as handle:
                 handle.write(format_cpulist(cpus) + "\n")
             return True
         except OSError as exc:
-            self.messages.append("IRQ %d: cannot set affinity (%s)" % (irq, exc.strerror))
+            (self.messages if restoring else self.notes).append(
+                "IRQ %d: cannot set affinity (%s)" % (irq, exc.strerror))
             return False
 
     def desired_pins(self, data: Dict[str, Any]) -> Dict[int, List[int]]:
@@ -84,10 +87,11 @@ class CpuWork(HookBase):
         self.start_default_affinity(data)
 
     def stop_irqs(self) -> List[str]:
-        # A refused IRQ (managed, or gone) is reported by set_irq_affinity and not retried.
+        # An IRQ refused at start was never moved; one gone since has nothing to restore.
+        refused = set(self.saved("irq-unchangeable") or [])
         for irq, cpus in sorted((self.saved("irq-affinity") or {}).items()):
-            if os.path.exists(self.path("/proc/irq/%s" % irq)):
-                self.set_irq_affinity(int(irq), parse_cpulist(cpus))
+            if int(irq) not in refused and os.path.exists(self.path("/proc/irq/%s" % irq)):
+                self.set_irq_affinity(int(irq), parse_cpulist(cpus), restoring=True)
         self.forget("irq-affinity")
         self.forget("irq-unchangeable")
         return self.stop_default_affinity()
