@@ -321,10 +321,18 @@ def choose_default_affinity(host: HostFacts) -> Choice:
 def choose_clocksource(host: HostFacts) -> Choice:
     current = dig(host.snapshot, "kernel", "clocksource", "current")
     available = dig(host.snapshot, "kernel", "clocksource", "available") or []
-    if "tsc" in available:
-        return "tsc", "available here: %s; now %s." % (" ".join(available), current)
-    return None, "no tsc clocksource here (%s): left as it is (%s)." % (
-        " ".join(available) or "none listed", current)
+    flags = dig(host.snapshot, "cpu", "flags")
+    if "tsc" not in available:
+        return None, "no tsc clocksource here (%s): left as it is (%s)." % (
+            " ".join(available) or "none listed", current)
+    # Without an invariant TSC the kernel's watchdog may mark it unstable at a later boot:
+    # tsc then leaves available_clocksource and this config would no longer pass audit.
+    if not (isinstance(flags, dict) and flags.get("constant_tsc") and flags.get("nonstop_tsc")):
+        return None, "tsc is available (%s) but the CPU does not show constant_tsc and " \
+            "nonstop_tsc: the kernel may drop it at a later boot, left as it is (%s)." % (
+                " ".join(available), current)
+    return "tsc", "available here: %s; now %s; the TSC is invariant." % (
+        " ".join(available), current)
 
 
 def choose_ptp(host: HostFacts) -> Choice:

@@ -275,6 +275,22 @@ def test_extreme_does_not_poll_next_to_an_isolated_hyperthread():
     assert "SMT is active here: a polling idle sibling" in prose(text)
 
 
+@pytest.mark.parametrize("flags, wanted", [
+    ({"constant_tsc": True, "nonstop_tsc": True}, "tsc"),
+    # The Debian 13 guest under TCG: tsc listed at one boot, marked unstable at the next.
+    ({"constant_tsc": False, "nonstop_tsc": False}, None),
+    (None, None),
+])
+def test_tsc_is_proposed_only_where_the_kernel_keeps_it(flags, wanted):
+    host = make_snapshot()
+    host["kernel"]["clocksource"] = {"current": "hpet", "available": ["tsc", "hpet", "acpi_pm"]}
+    host["cpu"]["flags"] = flags
+    text, config = generated(host, "low-latency")
+    assert config.value("time.clocksource") == wanted
+    if wanted is None:
+        assert "the kernel may drop it at a later boot" in prose(text)
+
+
 def test_hugepages_sized_to_each_node():
     _, config = generated(make_snapshot(), "low-latency")  # 32 GiB nodes: 1/8 = 4 GiB
     assert config.value("memory.hugepages") == [
