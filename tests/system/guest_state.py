@@ -23,7 +23,11 @@ SYSFS = [
     "/sys/kernel/mm/ksm/run", "/sys/devices/virtual/workqueue/cpumask",
     "/sys/bus/workqueue/devices/writeback/cpumask", "/proc/irq/default_smp_affinity",
     "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+    "/sys/devices/system/machinecheck/machinecheck0/ignore_ce",
 ]
+# The units lltune may start or stop (those a test adds included; absent ones read
+# "inactive").
+UNITS = ("irqbalance", "tuned", "ptp4l", "phc2sys", "stalld", "lltune-workload")
 # Files that change without anyone touching the host's configuration.
 VOLATILE_ETC = ("/etc/ld.so.cache", "/etc/adjtime", "/etc/mtab")
 
@@ -34,6 +38,11 @@ def read(path):
             return handle.read().strip()
     except OSError as exc:
         return "<%s>" % exc.strerror
+
+
+def etc_dirs(top="/etc"):
+    """Every directory under /etc: a drop-in directory left behind shows here."""
+    return sorted(directory for directory, _, _ in os.walk(top))
 
 
 def etc_hashes(top="/etc"):
@@ -79,9 +88,9 @@ def cpuidle():
 
 
 def services():
-    done = subprocess.run(["systemctl", "is-active", "irqbalance", "tuned"],
+    done = subprocess.run(["systemctl", "is-active"] + list(UNITS),
                           capture_output=True, text=True, timeout=60, check=False)
-    return dict(zip(("irqbalance", "tuned"), done.stdout.split()))
+    return dict(zip(UNITS, done.stdout.split()))
 
 
 def hook_state():
@@ -95,6 +104,7 @@ def hook_state():
 def main():
     state = {
         "etc": etc_hashes(),
+        "etc_dirs": etc_dirs(),
         "sysctl": {name: read("/proc/sys/" + name) for name in SYSCTLS},
         "sysfs": {path: read(path) for path in SYSFS},
         "cpuidle": cpuidle(),

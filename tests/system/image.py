@@ -62,6 +62,9 @@ PACKAGES = [
     # module: without both, Debian's tuned has no scheduler and no irqbalance plugin.
     "linux-perf", "python3-schedutils",
     "irqbalance", "rt-tests",
+    # ptp4l and phc2sys for the PTP tests (the units RHEL ships are written by the tests:
+    # Debian's linuxptp has templated ones instead).
+    "linuxptp",
 ]
 PACKAGES_BOOKWORM = PACKAGES
 
@@ -83,7 +86,7 @@ PACKAGES_TRIXIE = [
     # uses os.sched_* where Python has them (3.13 does), so python3-schedutils is not
     # needed (the smoke test checks the plugins are there and schedutils is not).
     "linux-perf",
-    "irqbalance", "rt-tests", "rtla",
+    "irqbalance", "rt-tests", "rtla", "linuxptp",
 ]
 
 # Units that would start background work at random times during a test.
