@@ -10,6 +10,9 @@ and the spec are unchanged), then runs each command as its own process, repeated
     lltune --help
     every refused input of the hostile corpus (tests/unit/hostile/corpus.py), once each
 
+and, with --guest-result, judges the guest figure the system test
+test_bench_lltune_apply_against_tuned_adm recorded (`make bench` runs both).
+
 Each run is timed by a fresh, small helper process that spawns the command and reaps it with
 os.wait4(), which gives that child's own peak RSS (getrusage(RUSAGE_CHILDREN) would give the
 maximum over every child so far, and a child's ru_maxrss starts at its spawner's peak, which is
@@ -48,6 +51,8 @@ HELP_WALL_S = 0.150
 # Issue 13's: a refused input costs at most a few seconds and 200 MB.
 REFUSED_WALL_S = 5.0
 REFUSED_RSS_MIB = 200.0
+# Issue 12's: lltune apply at most 1.3 times tuned-adm switching to the same profile.
+APPLY_RATIO = 1.3
 
 
 def load_hostgen():
@@ -328,6 +333,24 @@ def profile(scan_argv: List[str]) -> None:
     stats.sort_stats("tottime").print_stats(20)
 
 
+def judge_guest(path: str) -> int:
+    """The guest figure (issue 12): lltune apply's wall time over `tuned-adm profile`'s."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            figure = json.load(handle)
+        ratio = float(figure["ratio"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print("no guest figure in %s: %s" % (path, exc), file=sys.stderr)
+        return 2
+    for number, row in enumerate(figure.get("rounds") or [], 1):
+        print("round %d: lltune apply %d ms, tuned-adm profile %d ms" % (
+            number, row["lltune_apply_ms"], row["tuned_adm_profile_ms"]))
+    met = ratio <= APPLY_RATIO
+    print("lltune apply / tuned-adm profile in the %s guest: %.2f (goal <= %.1f) %s" % (
+        figure.get("guest"), ratio, APPLY_RATIO, "ok" if met else "MISSED"))
+    return 0 if met else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per command (7)")
@@ -335,9 +358,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="generate the host again even when hostgen.py is unchanged")
     parser.add_argument("--profile", action="store_true",
                         help="also cProfile one scan and print the top functions")
+    parser.add_argument("--guest-result", metavar="JSON",
+                        help="judge the guest figure test_apply_guest.py recorded, only")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.guest_result:
+        return judge_guest(args.guest_result)
 
     info = machine()
     for line in info:
