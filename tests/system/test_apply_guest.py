@@ -470,8 +470,9 @@ def test_second_apply_changes_nothing(guest, flow):
 def test_changed_ptp_options_restart_ptp4l(guest, flow):
     """Item 6: the new options are written before ptp4l starts again."""
     ptp4l = main_pid(guest, "ptp4l")
-    run(guest, "sed -i 's/ptp4l_options: -2 -s$/ptp4l_options: -2 -s --step_threshold=1/' "
-               "%s && grep -q step_threshold %s" % (CONFIG, CONFIG))
+    run(guest, "python3 - <<'EOF'\nimport yaml\nc = yaml.safe_load(open('%s'))\n"
+               "c['time']['ptp']['ptp4l_options'] = '-2 -s --step_threshold=1'\n"
+               "yaml.safe_dump(c, open('%s', 'w'), sort_keys=False)\nEOF" % (CONFIG, CONFIG))
     res = apply(guest)
     assert res.rc == 0, res
     assert main_pid(guest, "ptp4l") != ptp4l
