@@ -43,18 +43,22 @@ class CpuWork(HookBase):
     def irq_affinity(self, irq: int) -> Optional[str]:
         return self.reader.value("/proc/irq/%d/smp_affinity_list" % irq)
 
-    def set_irq_affinity(self, irq: int, cpus: List[int], restoring: bool = False) -> bool:
-        """False when the kernel refuses (managed IRQs and, from Linux 6.12, the timer answer
-        EIO or EPERM): at start a note, as the IRQ stays where the kernel put it; a refused
-        restore is a problem."""
+    def write_irq_affinity(self, irq: int, cpus: List[int]) -> Optional[str]:
+        """None once written; else why the kernel refused (managed IRQs and, from Linux 6.12,
+        the timer answer EIO or EPERM)."""
         try:
             with open(self.path("/proc/irq/%d/smp_affinity_list" % irq), "w") as handle:
                 handle.write(format_cpulist(cpus) + "\n")
-            return True
+            return None
         except OSError as exc:
-            (self.messages if restoring else self.notes).append(
-                "IRQ %d: cannot set affinity (%s)" % (irq, exc.strerror))
-            return False
+            return "IRQ %d: cannot set affinity (%s)" % (irq, exc.strerror)
+
+    def set_irq_affinity(self, irq: int, cpus: List[int]) -> bool:
+        """False when the kernel refuses: a note, as the IRQ stays where the kernel put it."""
+        refusal = self.write_irq_affinity(irq, cpus)
+        if refusal:
+            self.notes.append(refusal)
+        return refusal is None
 
     def desired_pins(self, data: Dict[str, Any]) -> Dict[int, List[int]]:
         desired: Dict[int, List[int]] = {}
@@ -89,12 +93,14 @@ class CpuWork(HookBase):
     def stop_irqs(self) -> List[str]:
         # An IRQ refused at start was never moved; one gone since has nothing to restore.
         refused = set(self.saved("irq-unchangeable") or [])
+        problems = []
         for irq, cpus in sorted((self.saved("irq-affinity") or {}).items()):
             if int(irq) not in refused and os.path.exists(self.path("/proc/irq/%s" % irq)):
-                self.set_irq_affinity(int(irq), parse_cpulist(cpus), restoring=True)
+                problems.append(self.write_irq_affinity(int(irq), parse_cpulist(cpus)))
         self.forget("irq-affinity")
         self.forget("irq-unchangeable")
-        return self.stop_default_affinity()
+        # A restore the kernel refuses is a problem of this stop (its exit status says so).
+        return [p for p in problems if p] + self.stop_default_affinity()
 
     def verify_irqs(self, data: Dict[str, Any]) -> List[str]:
         problems = []

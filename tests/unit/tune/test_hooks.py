@@ -279,23 +279,24 @@ def test_an_irq_the_kernel_refuses_to_move_is_left_out_of_verify(root, monkeypat
     records them as unchangeable and its verify with ignore_missing skips them; the hook does
     the same. The refusal is a kernel fault this machine cannot produce in a tree: the write
     is made to fail for IRQ 29 only."""
-    real = Hook.set_irq_affinity
+    real = Hook.write_irq_affinity
 
-    def refusing(self, irq, cpus, restoring=False):
+    def refusing(self, irq, cpus):
         if irq == 29:
-            self.notes.append("IRQ 29: cannot set affinity (Input/output error)")
-            return False
-        return real(self, irq, cpus, restoring)
+            return "IRQ 29: cannot set affinity (Input/output error)"
+        return real(self, irq, cpus)
 
-    monkeypatch.setattr(Hook, "set_irq_affinity", refusing)
+    monkeypatch.setattr(Hook, "write_irq_affinity", refusing)
     _data(root, isolate_irqs=[0, 1])
     assert Hook(str(root)).start() == 0
     assert _affinity(root, 29) == "0-3" and _affinity(root, 25) == "0-1"
     assert Hook(str(root)).verify() == 0, "the managed IRQ is not drift"
     hook = Hook(str(root))
     assert hook.stop() == 0 and hook.messages == [], "nothing to restore on a refused IRQ"
-    assert Hook(str(root)).start() == 0
-    monkeypatch.setattr(Hook, "set_irq_affinity", real)
+    hook = Hook(str(root))
+    assert hook.start() == 0 and hook.notes == ["IRQ 29: cannot set affinity "
+                                                "(Input/output error)"]
+    monkeypatch.setattr(Hook, "write_irq_affinity", real)
     _file(root, "/proc/irq/25/smp_affinity_list", "2\n")
     assert Hook(str(root)).verify() == 1, "a movable IRQ that moved still is"
 
