@@ -269,7 +269,8 @@ KNOBS: List[Knob] = [
          "realtime profiles do; corrected memory errors then go unlogged.",
          presets={"balanced": None, "low-latency": True, "extreme": True},
          read=lambda s: dig(s, "cpu", "mce", "ignore_ce"),
-         mechanism="[sysfs] /sys/devices/system/machinecheck/machinecheck*/ignore_ce"),
+         mechanism="[sysfs] /sys/devices/system/machinecheck/machinecheck0/ignore_ce (one "
+                   "file: the setting is global)"),
     Knob("cpu.idle_poll", BOOL,
          "idle=poll: idle CPUs spin instead of halting (burns power and thermal headroom). "
          "Not beside an active SMT sibling: the spinning thread takes the core's execution "
@@ -315,7 +316,7 @@ KNOBS: List[Knob] = [
     Knob("kernel.nmi_watchdog", BOOL,
          "false: nmi_watchdog=0, no periodic NMI on every CPU.",
          presets=_all(False), read=_sysctl("kernel.nmi_watchdog", _int_bool),
-         mechanism="[sysctl] kernel.nmi_watchdog + [bootloader] nmi_watchdog=0"),
+         mechanism="[sysctl] kernel.nmi_watchdog=<0 + [bootloader] nmi_watchdog=0"),
     Knob("kernel.intel_pstate", _enum("recommended", "active", "passive", "disable", "no_hwp"),
          "intel_pstate= mode; disable hands control to acpi-cpufreq. recommended: as tuned's "
          "intel_recommended_pstate (2.23+) decides, for any tuned: disable on Sandy Bridge to "

@@ -206,7 +206,9 @@ def site_sysctl_conflicts(config: Config, snapshot: Snapshot) -> List[SiteSysctl
              if knob.tuned and knob.tuned[0] == "sysctl"}
     owner["kernel.nmi_watchdog"] = "kernel.nmi_watchdog"
     inherited = {name: value for name, value in (inherited_profile(
-        snapshot, profile_includes(config)).get("sysctl") or {}).items() if "$" not in value}
+        snapshot, profile_includes(config)).get("sysctl") or {}).items()
+        # ${...} and tuned's "<N"/">N" are decided on the host, not known here.
+        if "$" not in value and not value.startswith(("<", ">"))}
     wanted = dict(inherited, **profile_sysctls(config))
     mine = profile_sysctls(config)
     found = []

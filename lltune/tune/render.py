@@ -60,12 +60,26 @@ TUNED_220_PLUGINS: Dict[str, Dict[str, str]] = {
 
 # What may appear in a tuned.conf value: no newline, no comment or variable syntax.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9 _.,:/=+@|-]*$")
+# tuned's assignment modifier: "<0" writes 0 only over a larger value, and verify skips it
+# otherwise. A kernel without a hard-lockup detector (no PMU, as in the Debian 12 guest) reads
+# nmi_watchdog 0 and refuses a write with ENOTSUPP, which tuned logs as an ERROR at each apply.
+CONDITIONAL_SYSCTLS = {("kernel.nmi_watchdog", "0"): "<0"}
+_SAFE_SYSCTL = re.compile(r"^(?:[<>][0-9]+|[A-Za-z0-9 _.,:/=+@|-]*)$")
 # Options whose values are regular expressions (knobs.THREAD_REGEX_PATTERN, joined by ';').
 _SAFE_REGEXES = re.compile(r"^[A-Za-z0-9_.*+?^$()\[\]|\\;-]*$")
 _REGEX_OPTIONS = {("scheduler", "ps_blacklist")}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_./*@:-]+$")
 _SECTION = re.compile(r"^[a-z][a-z0-9_]*$")
-_INSTANCE_OPTIONS = {"type", "devices", "enabled", "replace", "priority"}
+_INSTANCE_OPTIONS = {"type", "devices", "enabled", "replace", "priority", "drop"}
+# Options whose values are option names of the plugin (a [sysfs] drop names glob paths).
+_KEY_OPTIONS = {("sysfs", "drop")}
+# ignore_ce is one setting behind every machinecheckN (mca_cfg.ignore_ce). tuned's [sysfs]
+# saves each file a glob matches just before writing it, so all but the first are saved
+# already changed and its unapply writes the changed value back: after a rollback of the glob
+# that realtime and cpu-partitioning use, ignore_ce stayed 1 (Debian 13 guest, tuned 2.25.1).
+# lltune writes one file and drops the glob from a base profile that sets it.
+MCE_IGNORE_CE = "/sys/devices/system/machinecheck/machinecheck0/ignore_ce"
+MCE_IGNORE_CE_GLOB = "/sys/devices/system/machinecheck/machinecheck*/ignore_ce"
 _FREE_FORM = {"sysctl", "sysfs", "service"}  # their keys are sysctl names, paths, units
 
 
@@ -105,12 +119,19 @@ class _Profile:
             return False
         text = _text(value)
         if not _SECTION.match(section) or not _SAFE_KEY.match(key) or \
-                not (_SAFE_REGEXES if (section, key) in _REGEX_OPTIONS else _SAFE_VALUE).match(
-                    text):
+                not _value_pattern(section, key).match(text):
             raise RenderError("refusing to write [%s] %s=%r into tuned.conf" % (section, key,
                                                                                  text))
         self.sections.setdefault(section, []).append((key, text))
         return True
+
+
+def _value_pattern(section: str, key: str) -> "re.Pattern[str]":
+    if (section, key) in _REGEX_OPTIONS:
+        return _SAFE_REGEXES
+    if section == "sysctl":
+        return _SAFE_SYSCTL
+    return _SAFE_KEY if (section, key) in _KEY_OPTIONS else _SAFE_VALUE
 
 
 def _text(value: Any) -> str:
@@ -159,7 +180,7 @@ def _scalar_knobs(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -
 def _sysctls(profile: _Profile, config: Config, snapshot: Dict[str, Any],
              hook: Dict[str, Any]) -> None:
     for name, value in profile_sysctls(config).items():
-        profile.set("sysctl", name, value)
+        profile.set("sysctl", name, CONDITIONAL_SYSCTLS.get((name, value), value))
     # A site file tuned re-applies after [sysctl] would win: the hook, which runs after it,
     # sets these again (and puts back what it found at stop).
     hook["sysctls"] = {c.name: c.wanted for c in site_sysctl_conflicts(config, snapshot)}
@@ -183,10 +204,8 @@ def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
                         % (cpu, index), "1")
     if config.value("cpu.mce_ignore_ce") is not None and \
             dig(snapshot, "cpu", "mce", "ignore_ce") is not None:
-        # One setting for every CPU; tuned's sysfs plugin expands the glob, as its
-        # cpu-partitioning profile does.
-        profile.set("sysfs", "/sys/devices/system/machinecheck/machinecheck*/ignore_ce",
-                    "1" if config.value("cpu.mce_ignore_ce") else "0")
+        profile.set("sysfs", "drop", MCE_IGNORE_CE_GLOB)
+        profile.set("sysfs", MCE_IGNORE_CE, "1" if config.value("cpu.mce_ignore_ce") else "0")
     clocksource = config.value("time.clocksource")
     if clocksource:
         profile.set("sysfs", "/sys/devices/system/clocksource/clocksource0/"

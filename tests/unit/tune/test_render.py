@@ -66,6 +66,15 @@ def test_same_inputs_same_bytes(snapshot):
     assert first.files == second.files
 
 
+def test_nmi_watchdog_is_turned_off_only_where_it_runs(snapshot):
+    """A kernel with no hard-lockup detector reads 0 and refuses the write with ENOTSUPP
+    (Debian 12 guest, no PMU): tuned's "<0" writes 0 only over a 1, and the command line
+    still says nmi_watchdog=0."""
+    ini = _ini(render(load_text(CONFIG), snapshot))
+    assert ini["sysctl"]["kernel.nmi_watchdog"] == "<0"
+    assert "nmi_watchdog=0" in ini["bootloader"]["cmdline_lltune"].split()
+
+
 def test_profile_sections(snapshot):
     ini = _ini(render(load_text(CONFIG), snapshot))
     assert ini["main"]["include"] == "lltune"
@@ -74,7 +83,6 @@ def test_profile_sections(snapshot):
     assert ini["systemd"]["cpu_affinity"] == "0-3"
     assert ini["vm"]["transparent_hugepages"] == "never"
     assert ini["sysctl"]["net.core.rmem_max"] == "16777216"
-    assert ini["sysctl"]["kernel.nmi_watchdog"] == "0"
     assert ini["sysfs"]["/sys/kernel/mm/ksm/run"] == "0"
     assert ini["sysfs"]["/sys/devices/virtual/workqueue/cpumask"] == "0000000f"
     assert ini["sysfs"]["/sys/devices/system/node/node1/hugepages/hugepages-2048kB/"
@@ -343,7 +351,8 @@ def test_the_realtime_base_keeps_lltunes_isolation(snapshot):
     are set from the config or switched off, so tuned's verify agrees with what was set."""
     text = CONFIG.replace("kernel:\n", "tuned:\n  base_profile: realtime\nkernel:\n").replace(
         "  cmdline_remove: [quiet]\n", "")
-    rendered = render(load_text(text), _with_profiles(snapshot, REALTIME_225))
+    with_mce = dict(snapshot, cpu=dict(snapshot["cpu"], mce={"ignore_ce": False}))
+    rendered = render(load_text(text), _with_profiles(with_mce, REALTIME_225))
     ini = _ini(rendered)
     assert ini.get("main", "include") == "realtime,lltune"
     mask = ini.get("sysfs", "/sys/bus/workqueue/devices/writeback/cpumask")
@@ -352,3 +361,6 @@ def test_the_realtime_base_keeps_lltunes_isolation(snapshot):
     assert ini.get("bootloader", "cmdline_realtime") == "", "its isolcpus= would come first"
     assert ini.get("irqbalance", "banned_cpus") == "4-39"
     assert any("[net] of realtime switched off" in note for note in rendered.notes)
+    # realtime's machinecheck* glob would leave ignore_ce changed after a rollback.
+    assert ini.get("sysfs", "drop") == "/sys/devices/system/machinecheck/machinecheck*/ignore_ce"
+    assert ini.get("sysfs", "/sys/devices/system/machinecheck/machinecheck0/ignore_ce") == "1"
