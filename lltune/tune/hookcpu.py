@@ -60,12 +60,19 @@ class CpuWork(HookBase):
             self.notes.append(refusal)
         return refusal is None
 
-    def desired_pins(self, data: Dict[str, Any]) -> Dict[int, List[int]]:
-        desired: Dict[int, List[int]] = {}
+    def queue_pins(self, data: Dict[str, Any]) -> Dict[int, List[int]]:
+        """Each pinned NIC queue's IRQ on its one CPU."""
+        pins: Dict[int, List[int]] = {}
         for pin in data.get("irq_pins") or []:
             cpus = [int(c) for c in pin["cpus"]]
             for queue, irq in self.nic_queue_irqs(pin["interface"]):
-                desired[irq] = [cpus[queue % len(cpus)]]
+                pins[irq] = [cpus[queue % len(cpus)]]
+        return pins
+
+    def desired_pins(self, data: Dict[str, Any]) -> Dict[int, List[int]]:
+        """The queue pins, and every other IRQ on the housekeeping CPUs when the hook
+        isolates IRQs."""
+        desired = self.queue_pins(data)
         isolate = data.get("isolate_irqs")
         if isolate:
             _, rows, _, _ = parse_interrupts(self.reader.read("/proc/interrupts", ""))
@@ -103,14 +110,20 @@ class CpuWork(HookBase):
         return [p for p in problems if p] + self.stop_default_affinity()
 
     def verify_irqs(self, data: Dict[str, Any]) -> List[str]:
+        """A pinned queue IRQ on exactly its CPU; any other within the housekeeping CPUs, as
+        tuned's [scheduler] verifies it (irqbalance, banned from the isolated CPUs, may
+        narrow it)."""
         problems = []
         unchangeable = set(self.saved("irq-unchangeable") or [])
+        pinned = self.queue_pins(data)
         for irq, cpus in sorted(self.desired_pins(data).items()):
             current = self.irq_affinity(irq)
-            if current is not None and irq not in unchangeable and \
-                    parse_cpulist(current) != cpus:
-                problems.append("IRQ %d affinity %s, wanted %s" % (irq, current,
-                                                                  format_cpulist(cpus)))
+            if current is None or irq in unchangeable:
+                continue
+            now = parse_cpulist(current)
+            if now != cpus if irq in pinned else not set(now) <= set(cpus):
+                problems.append("IRQ %d affinity %s, wanted %s%s" % (
+                    irq, current, "" if irq in pinned else "within ", format_cpulist(cpus)))
         return problems + self.verify_default_affinity(data)
 
     # -- where new IRQs start (when tuned's [scheduler] does not place IRQs) ----------------

@@ -87,6 +87,24 @@ def test_isolate_irqs_fallback(root):
     assert {_affinity(root, irq) for irq in range(24, 30)} == {"0-3"}
 
 
+def test_verify_holds_pins_exactly_and_other_irqs_within_housekeeping(root):
+    """As tuned's [scheduler] verify: an IRQ moved off the isolated CPUs may sit on any of the
+    housekeeping CPUs (irqbalance, banned from the isolated ones, narrows it); a pinned queue
+    IRQ must stay on its CPU."""
+    _data(root, isolate_irqs=[0, 1], irq_pins=[{"interface": "eth1", "cpus": [2, 3]}])
+    assert Hook(str(root)).start() == 0
+    _file(root, "/proc/irq/24/smp_affinity_list", "1\n")
+    assert Hook(str(root)).verify() == 0, "narrowed within the housekeeping CPUs"
+    _file(root, "/proc/irq/24/smp_affinity_list", "1-2\n")
+    hook = Hook(str(root))
+    assert hook.verify() == 1 and "IRQ 24 affinity 1-2, wanted within 0-1" in " ".join(
+        hook.messages)
+    _file(root, "/proc/irq/24/smp_affinity_list", "0-1\n")
+    _file(root, "/proc/irq/25/smp_affinity_list", "0\n")
+    hook = Hook(str(root))
+    assert hook.verify() == 1 and "IRQ 25 affinity 0, wanted 2" in " ".join(hook.messages)
+
+
 def test_limits_file_written_and_removed(root):
     _data(root, limits=[{"domain": "@trading", "memlock": "unlimited", "rtprio": 99}])
     hook = Hook(str(root))
