@@ -48,7 +48,7 @@ class Hook(CpuWork, HostWork):
             return 0
         problems = []
         for undo in (self.stop_sysctls, self.stop_kthreads, self.stop_coalesce, self.stop_irqs,
-                     self.stop_swap, self.restore_files):
+                     self.stop_swap, self.restore_files, self.stop_ptp_services):
             # Any error, even from a malformed saved record: the other steps still run.
             try:
                 problems += undo()
@@ -63,7 +63,7 @@ class Hook(CpuWork, HostWork):
             return 0
         problems = self.verify_irqs(data) + self.verify_files(data) + \
             self.verify_coalesce(data) + self.verify_kthreads(data) + \
-            self.verify_sysctls(data)
+            self.verify_sysctls(data) + self.verify_ptp_services(data)
         if data.get("swap") == "off" and self.swap_devices():
             problems.append("swap is on: %s" % ", ".join(self.swap_devices()))
         self.messages += problems

@@ -4,6 +4,7 @@ sysconfig files."""
 
 import os
 import re
+import subprocess
 from typing import Any, Dict, List
 
 from lltune.common.errors import LLTuneError
@@ -16,10 +17,11 @@ from lltune.config.knobs import (
     SYSCTL_NAME_PATTERN,
     SYSCTL_VALUE_PATTERN,
 )
-from lltune.tune.hookbase import HookBase, HookError
+from lltune.tune.hookbase import COMMAND_TIMEOUT, HookBase, HookError
 
 LIMITS_FILE = "/etc/security/limits.d/99-lltune.conf"
 PTP_FILES = {"ptp4l": "/etc/sysconfig/ptp4l", "phc2sys": "/etc/sysconfig/phc2sys"}
+PTP_UNITS = ("ptp4l.service", "phc2sys.service")  # phc2sys reads the clock ptp4l disciplines
 RESTORABLE = frozenset([LIMITS_FILE] + list(PTP_FILES.values()))  # what stop may write back
 UNIT_DIR = "/etc/systemd/system"
 DROPIN_NAME = "99-lltune-limits.conf"
@@ -266,10 +268,76 @@ class HostWork(HookBase):
         return texts
 
     def start_ptp(self, data: Dict[str, Any]) -> None:
-        if data.get("ptp"):
-            for path, text in sorted(self.ptp_texts(data["ptp"]).items()):
-                self._save_file_once("file-" + os.path.basename(path), path)
+        ptp = data.get("ptp")
+        if not ptp:
+            return
+        changed = False
+        for path, text in sorted(self.ptp_texts(ptp).items()):
+            self._save_file_once("file-" + os.path.basename(path), path)
+            if self.reader.read(path, None) != text:
                 self.write(path, text)
+                changed = True
+        if ptp.get("manage_services", True):
+            self.start_ptp_services(changed)
+
+    # The daemons are started here, once their options are written, not by tuned's [service]:
+    # it runs before the hook, and tuned (2.20 to 2.28 at least) keeps the services of one
+    # [service] instance only (plugin_service.py sets self._services per instance), so a
+    # second instance ordered after the hook took irqbalance and stalld away from the first.
+    def systemctl(self, *args: str) -> int:
+        """systemctl's exit status. Over a root prefix (an image being built) nothing runs:
+        the running systemd is not that root's."""
+        if self.root != "/":
+            return 0
+        try:
+            return subprocess.run(("systemctl",) + args, capture_output=True, check=False,
+                                  timeout=COMMAND_TIMEOUT).returncode
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HookError("systemctl %s: %s" % (" ".join(args), exc)) from None
+
+    def _unit(self, verb: str, unit: str) -> None:
+        if self.systemctl(verb, unit) != 0:
+            raise HookError("systemctl %s %s failed" % (verb, unit))
+
+    def start_ptp_services(self, options_changed: bool) -> None:
+        if self.saved("ptp-services") is None:
+            self.save("ptp-services", {unit: {
+                "active": self.systemctl("is-active", "--quiet", unit) == 0,
+                "enabled": self.systemctl("is-enabled", "--quiet", unit) == 0}
+                for unit in PTP_UNITS})
+        for unit in PTP_UNITS:
+            self._unit("enable", unit)
+            # A restart (tuned restarting, the boot) with the same options leaves them be.
+            if options_changed or self.systemctl("is-active", "--quiet", unit) != 0:
+                self._unit("restart", unit)
+
+    def stop_ptp_services(self) -> List[str]:
+        """After the option files are back: each daemon as it was, on its own options."""
+        record = self.saved("ptp-services")
+        if record is None:
+            return []
+        problems = []
+        for unit in reversed(PTP_UNITS):
+            was = record.get(unit) if isinstance(record, dict) else None
+            if not isinstance(was, dict):
+                problems.append("ptp-services: no saved state for %s" % unit)
+                continue
+            for verb in ("restart" if was.get("active") else "stop",
+                         "enable" if was.get("enabled") else "disable"):
+                try:
+                    self._unit(verb, unit)
+                except HookError as exc:
+                    problems.append(str(exc))
+        if not problems:
+            self.forget("ptp-services")
+        return problems
+
+    def verify_ptp_services(self, data: Dict[str, Any]) -> List[str]:
+        ptp = data.get("ptp")
+        if not ptp or not ptp.get("manage_services", True):
+            return []
+        return ["%s is not running" % unit for unit in PTP_UNITS
+                if self.systemctl("is-active", "--quiet", unit) != 0]
 
     # -- files we replace ------------------------------------------------------------------
     def restore_files(self) -> List[str]:

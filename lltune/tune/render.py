@@ -356,19 +356,10 @@ def _services(profile: _Profile, config: Config, snapshot: Dict[str, Any], iso: 
     if config.value("kernel.sched_rt_runtime_us") == -1 and stalld_installed(snapshot):
         # RT throttling off: stalld boosts what a spinning SCHED_FIFO thread starves.
         actions.setdefault("stalld.service", []).extend(["start", "enable"])
+    # One [service] instance only (tuned keeps the services of one); the PTP daemons are the
+    # hook's to start, after it wrote their options (hookhost.py).
     for unit, verbs in sorted(actions.items()):
         profile.set("service", "service." + _unit_name(unit), ",".join(dict.fromkeys(verbs)))
-    ptp = config.value("time.ptp")
-    if ptp and ptp.get("manage_services", True):
-        # Its own [service] instance, after the hook (priority 10) has written the daemons'
-        # options: started at priority 0 they ran with the old ones. A changed option reaches
-        # them too: the switch stops them (unapply runs in reverse) and starts them again.
-        section = "service_ptp"
-        profile.set(section, "type", "service", plugin="service")
-        profile.set(section, "priority", "20", plugin="service")
-        for unit in ("ptp4l.service", "phc2sys.service"):
-            profile.set(section, "service." + _unit_name(unit), "start,enable",
-                        plugin="service")
 
 
 def _unit_name(unit: str) -> str:

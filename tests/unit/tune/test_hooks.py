@@ -139,6 +139,65 @@ def test_ptp_files(root):
     assert not (root / "etc/sysconfig/phc2sys").exists()
 
 
+class FakeSystemd:
+    """systemctl as the hook calls it, over units' (active, enabled) states. A private tree
+    has no systemd: the guests start and stop the real daemons (test_apply_guest.py)."""
+
+    def __init__(self, **units):
+        self.units = {name + ".service": list(state) for name, state in units.items()}
+        self.calls = []
+
+    def __call__(self, *args):
+        verb, unit = args[0], args[-1]
+        self.calls.append((verb, unit))
+        state = self.units.setdefault(unit, [False, False])
+        if verb in ("is-active", "is-enabled"):
+            return 0 if state[verb == "is-enabled"] else 3
+        state[verb in ("enable", "disable")] = verb in ("restart", "enable")
+        return 0
+
+
+def test_ptp_daemons_start_after_their_options_and_go_back_as_they_were(root, monkeypatch):
+    systemd = FakeSystemd(ptp4l=(False, False), phc2sys=(False, True))
+    monkeypatch.setattr(Hook, "systemctl", systemd)
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
+    hook = Hook(str(root))
+    hook.start()
+    assert systemd.units == {"ptp4l.service": [True, True], "phc2sys.service": [True, True]}
+    assert ("restart", "ptp4l.service") in systemd.calls
+    assert Hook(str(root)).verify() == 0
+    systemd.calls.clear()
+    assert Hook(str(root)).start() == 0
+    assert ("restart", "ptp4l.service") not in systemd.calls, "same options: not restarted"
+    systemd.units["phc2sys.service"][0] = False
+    hook = Hook(str(root))
+    assert hook.verify() == 1 and hook.messages == ["phc2sys.service is not running"]
+    assert Hook(str(root)).stop() == 0
+    assert systemd.units == {"ptp4l.service": [False, False], "phc2sys.service": [False, True]}
+    assert systemd.calls[-4:] == [("stop", "phc2sys.service"), ("enable", "phc2sys.service"),
+                                  ("stop", "ptp4l.service"), ("disable", "ptp4l.service")]
+
+
+def test_changed_ptp_options_restart_the_daemons_and_unmanaged_ones_are_left_alone(
+        root, monkeypatch):
+    systemd = FakeSystemd(ptp4l=(True, True), phc2sys=(True, True))
+    monkeypatch.setattr(Hook, "systemctl", systemd)
+    _file(root, "/etc/sysconfig/ptp4l", 'OPTIONS="-f /etc/ptp4l.conf -i eth1 -2 -s"\n')
+    _file(root, "/etc/sysconfig/phc2sys", 'OPTIONS="-a -r"\n')
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
+    Hook(str(root)).start()
+    assert ("restart", "ptp4l.service") not in systemd.calls, "the site's options already"
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-4"})
+    Hook(str(root)).start()
+    assert ("restart", "ptp4l.service") in systemd.calls
+    Hook(str(root)).stop()
+    systemd.calls.clear()
+    _data(root, ptp={"interface": "eth1", "manage_services": False})
+    Hook(str(root)).start()
+    assert Hook(str(root)).verify() == 0 and Hook(str(root)).stop() == 0
+    assert systemd.calls == [], "manage_services: false"
+
+
 @pytest.mark.parametrize("fields", [
     {"limits": [{"domain": "bad domain; rm -rf /", "nofile": 1}]},
     {"ptp": {"interface": "eth1", "ptp4l_options": "$(reboot)"}},
