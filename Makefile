@@ -64,7 +64,7 @@ bench: $(VENV)/.stamp
 	$(MAKE) bench-guest
 
 bench-guest: apt-deps $(VENV)/.test-stamp
-	LLTUNE_RIG_SUITES=bookworm $(PY) -m pytest -q -s tests/system/test_apply_guest.py \
+	LLTUNE_BENCH=1 LLTUNE_RIG_SUITES=bookworm $(PY) -m pytest -q -s tests/system/test_apply_guest.py \
 		-k "test_scan_gen_config_audit or test_bench_lltune_apply_against_tuned_adm"
 	$(PY) tests/bench/run_bench.py --guest-result tests/system/results/bench-apply.json
 

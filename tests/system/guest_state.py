@@ -88,9 +88,16 @@ def cpuidle():
 
 
 def services():
+    """Each unit's is-active answer under its name, and its is-enabled one under "NAME
+    enabled" (rollback owes both back)."""
     done = subprocess.run(["systemctl", "is-active"] + list(UNITS),
                           capture_output=True, text=True, timeout=60, check=False)
-    return dict(zip(UNITS, done.stdout.split()))
+    states = dict(zip(UNITS, done.stdout.split()))
+    for unit in UNITS:  # one at a time: a unit with no file answers on stderr only
+        done = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True,
+                              text=True, timeout=60, check=False)
+        states[unit + " enabled"] = done.stdout.strip() or "not-found"
+    return states
 
 
 def hook_state():

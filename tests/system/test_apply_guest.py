@@ -14,6 +14,7 @@ says what it leaves behind. The fault tests run on Debian 12 only.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -344,7 +345,9 @@ def test_plan_changes_nothing(guest, flow):
     assert res.rc == 0, res
     assert "plan bundle: /var/lib/lltune/backups/" in res.stdout
     after = state(guest)
-    assert before == after
+    # IRQ affinities too, unless irqbalance runs (it moves them on its own, see RUNTIME).
+    compared = RUNTIME + (("irqs",) if after["services"]["irqbalance"] != "active" else ())
+    assert differences(after, before, sections=compared) == []
     flow["pre_apply"] = before
 
 
@@ -733,6 +736,9 @@ def timed(guest, command):
     return int(millis)
 
 
+# A benchmark, not a test: `make bench` (bench-guest) sets LLTUNE_BENCH=1; `make test` leaves
+# its eight tuned switches out.
+@pytest.mark.skipif(os.environ.get("LLTUNE_BENCH") != "1", reason="make bench runs it")
 @pytest.mark.suites("bookworm")
 def test_bench_lltune_apply_against_tuned_adm(guest, flow):
     """`make bench`'s guest figure: lltune apply of the generated config (audit, plan,
