@@ -107,6 +107,27 @@ def irq_rows(snapshot: Snapshot) -> Dict[int, Dict[str, Any]]:
             if isinstance(row, dict)}
 
 
+# NIC IRQ names: the queue's number after its kind (virtio1-input.0, mlx5_comp3,
+# eth0-TxRx-2); the NIC's other IRQs (config, async events, mailbox) serve no queue.
+_QUEUE_IRQ = re.compile(r"(?:TxRx|txrx|comp|input|output|rx|tx|fp|queue|q)[-_.]?(\d+)")
+_NOT_QUEUE_IRQ = re.compile(r"(async|config|ctrl|misc|cmd|mbx|aux)", re.I)
+
+
+def queue_index(irq_name: Optional[str]) -> Optional[int]:
+    """The queue a NIC IRQ serves, by its name; None for an IRQ that serves none."""
+    if not irq_name or _NOT_QUEUE_IRQ.search(irq_name):
+        return None
+    match = _QUEUE_IRQ.search(irq_name)
+    return int(match.group(1)) if match else None
+
+
+def queue_irqs(snapshot: Snapshot, nic: Dict[str, Any]) -> List[int]:
+    """The NIC's IRQs that serve a queue (those irq_cpus pins)."""
+    rows = irq_rows(snapshot)
+    return [irq for irq in nic.get("irqs") or []
+            if queue_index((rows.get(irq) or {}).get("name")) is not None]
+
+
 def irq_cpus_now(snapshot: Snapshot, nic: Dict[str, Any]) -> Dict[int, List[int]]:
     """IRQ -> the CPUs it is delivered to now (effective affinity, else the affinity mask)."""
     rows = irq_rows(snapshot)

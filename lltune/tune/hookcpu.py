@@ -12,10 +12,9 @@ from lltune.host.collectors import to_cpus
 from lltune.host.collectors.irqs import parse_interrupts
 from lltune.host.collectors.nics import pci_device_path
 from lltune.host.collectors.processes import parse_stat, status_field
+from lltune.model.queries import queue_index
 from lltune.tune.hookbase import HookBase, HookError
 
-_QUEUE = re.compile(r"(?:TxRx|txrx|comp|input|output|rx|tx|fp|queue|q)[-_.]?(\d+)")
-_NOT_QUEUE = re.compile(r"(async|config|ctrl|misc|cmd|mbx|aux)", re.I)
 DEFAULT_AFFINITY = "/proc/irq/default_smp_affinity"
 
 
@@ -33,11 +32,9 @@ class CpuWork(HookBase):
         _, rows, _, _ = parse_interrupts(self.reader.read("/proc/interrupts", ""))
         queues = []
         for row in rows:
-            if row["irq"] not in numbers or not row["name"] or _NOT_QUEUE.search(row["name"]):
-                continue
-            match = _QUEUE.search(row["name"])
-            if match:
-                queues.append((int(match.group(1)), row["irq"]))
+            queue = queue_index(row["name"]) if row["irq"] in numbers else None
+            if queue is not None:
+                queues.append((queue, row["irq"]))
         return sorted(queues)
 
     def irq_affinity(self, irq: int) -> Optional[str]:

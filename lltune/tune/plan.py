@@ -20,7 +20,7 @@ from lltune.config.resolve import (
 )
 from lltune.host.ethtool import LEGACY_FEATURES
 from lltune.model.cmdline import kernel_tokens, token_key
-from lltune.model.queries import dig, find_nic, irq_rows
+from lltune.model.queries import dig, find_nic, irq_rows, queue_irqs
 
 UNKNOWN = "unknown"
 ABSENT = "(absent)"
@@ -169,7 +169,7 @@ def _nic_changes(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
         if interface.get("irq_cpus"):
             wanted = set(cpus_of(interface["irq_cpus"]))
             used = set()
-            for irq in nic.get("irqs") or []:
+            for irq in queue_irqs(snapshot, nic):  # the NIC's other IRQs are not pinned
                 used.update(irqs.get(irq, {}).get("smp_affinity_list") or [])
             current = format_cpulist(sorted(used)) if used else None
             changes.append(Change(prefix + "irq_cpus", current, format_cpulist(sorted(wanted)),
@@ -223,7 +223,9 @@ def _others(config: Config, snapshot: Dict[str, Any]) -> List[Change]:
                                   found[-1] if found else "(none)", str(limit[item]),
                                   "lltune hook (limits.d)"))
             for unit in limit.get("units") or []:
-                changes.append(Change("limits.%s.%s" % (unit, item), "(the unit's own)",
+                # The snapshot holds no unit's limits: tuned's verify (the hook's) checks
+                # the drop-in.
+                changes.append(Change("limits.%s.%s" % (unit, item), None,
                                       str(limit[item]), "lltune hook (drop-in; from the "
                                       "unit's next start)"))
     ptp = config.value("time.ptp")

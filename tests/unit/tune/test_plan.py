@@ -132,3 +132,23 @@ def test_a_site_sysctl_file_tuned_reapplies_is_named_in_the_plan():
                                             "      irq_cpus: \"0\"\n", "  interfaces: []\n"))
     hook = json.loads(render(without_nics, snapshot).files["/etc/tuned/lltune/hook-data.json"])
     assert hook["sysctls"] == {"vm.swappiness": "1", "kernel.hung_task_timeout_secs": "600"}
+
+
+def test_pinned_irqs_are_read_from_the_queue_irqs_only(live):
+    """virtio-net's config IRQ serves no queue and is not pinned: the Debian 12 guest's verify
+    read the union "0-3" of it (on housekeeping) and the queues (on 1,3) as drift."""
+    snapshot = copy.deepcopy(live)
+    snapshot["nics"] = [dict(snapshot["nics"][0] if snapshot["nics"] else {}, name="eth0",
+                             irqs=[40, 41, 42])]
+    snapshot["irqs"] = {"irqs": [
+        {"irq": 40, "name": "virtio1-config", "smp_affinity_list": [0, 2]},
+        {"irq": 41, "name": "virtio1-input.0", "smp_affinity_list": [0]},
+        {"irq": 42, "name": "virtio1-output.0", "smp_affinity_list": [0]}]}
+    change = _by_knob(build(load_text(CONFIG), snapshot))["network.eth0.irq_cpus"]
+    assert (change.current, change.desired, change.status) == ("0", "0", "ok")
+
+
+def test_a_units_limits_are_for_tuneds_verify_not_drift(live):
+    text = CONFIG.replace("    rtprio: 99\n", "    rtprio: 99\n    units: [app.service]\n")
+    change = _by_knob(build(load_text(text), live))["limits.app.service.rtprio"]
+    assert change.status == "unknown" and change.desired == "99"
