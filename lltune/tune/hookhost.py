@@ -299,6 +299,15 @@ class HostWork(HookBase):
         if self.systemctl(verb, unit) != 0:
             raise HookError("systemctl %s %s failed" % (verb, unit))
 
+    def _restart(self, unit: str) -> None:
+        """At boot only queued: ptp4l orders after network-online.target, which a blocking
+        restart from inside tuned's start would wait for (and the enabled unit starts in the
+        boot's own transaction anyway)."""
+        booting = self.systemctl("is-active", "--quiet", "default.target") != 0
+        if self.systemctl(*(("restart", "--no-block", unit) if booting else
+                            ("restart", unit))) != 0:
+            raise HookError("systemctl restart %s failed" % unit)
+
     def start_ptp_services(self, options_changed: bool) -> None:
         if self.saved("ptp-services") is None:
             self.save("ptp-services", {unit: {
@@ -309,7 +318,7 @@ class HostWork(HookBase):
             self._unit("enable", unit)
             # A restart (tuned restarting, the boot) with the same options leaves them be.
             if options_changed or self.systemctl("is-active", "--quiet", unit) != 0:
-                self._unit("restart", unit)
+                self._restart(unit)
 
     def stop_ptp_services(self) -> List[str]:
         """After the option files are back: each daemon as it was, on its own options."""
@@ -322,12 +331,14 @@ class HostWork(HookBase):
             if not isinstance(was, dict):
                 problems.append("ptp-services: no saved state for %s" % unit)
                 continue
-            for verb in ("restart" if was.get("active") else "stop",
-                         "enable" if was.get("enabled") else "disable"):
-                try:
-                    self._unit(verb, unit)
-                except HookError as exc:
-                    problems.append(str(exc))
+            try:
+                if was.get("active"):
+                    self._restart(unit)
+                else:
+                    self._unit("stop", unit)
+                self._unit("enable" if was.get("enabled") else "disable", unit)
+            except HookError as exc:
+                problems.append(str(exc))
         if not problems:
             self.forget("ptp-services")
         return problems

@@ -143,13 +143,16 @@ class FakeSystemd:
     """systemctl as the hook calls it, over units' (active, enabled) states. A private tree
     has no systemd: the guests start and stop the real daemons (test_apply_guest.py)."""
 
-    def __init__(self, **units):
+    def __init__(self, booting=False, **units):
         self.units = {name + ".service": list(state) for name, state in units.items()}
+        self.booting = booting
         self.calls = []
 
     def __call__(self, *args):
         verb, unit = args[0], args[-1]
-        self.calls.append((verb, unit))
+        if unit == "default.target":
+            return 3 if self.booting else 0
+        self.calls.append(tuple(a for a in args if a != "--quiet"))
         state = self.units.setdefault(unit, [False, False])
         if verb in ("is-active", "is-enabled"):
             return 0 if state[verb == "is-enabled"] else 3
@@ -176,6 +179,17 @@ def test_ptp_daemons_start_after_their_options_and_go_back_as_they_were(root, mo
     assert systemd.units == {"ptp4l.service": [False, False], "phc2sys.service": [False, True]}
     assert systemd.calls[-4:] == [("stop", "phc2sys.service"), ("enable", "phc2sys.service"),
                                   ("stop", "ptp4l.service"), ("disable", "ptp4l.service")]
+
+
+def test_at_boot_the_ptp_daemons_are_only_queued(root, monkeypatch):
+    """ptp4l orders after network-online.target: a blocking restart from tuned's start at
+    boot would wait for it."""
+    systemd = FakeSystemd(booting=True, ptp4l=(False, True), phc2sys=(False, True))
+    monkeypatch.setattr(Hook, "systemctl", systemd)
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
+    assert Hook(str(root)).start() == 0
+    assert ("restart", "--no-block", "ptp4l.service") in systemd.calls
+    assert ("restart", "ptp4l.service") not in systemd.calls
 
 
 def test_changed_ptp_options_restart_the_daemons_and_unmanaged_ones_are_left_alone(
