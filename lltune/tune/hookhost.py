@@ -1,6 +1,6 @@
 """The hook's host work: NIC coalescing (tuned 2.20 cannot: issue #726), sysctls a site file
-would win, swap, the limits.d file, the services' limits drop-ins and the PTP daemons'
-sysconfig files."""
+would win, swap, the limits.d file, the services' limits drop-ins, and the PTP daemons: their
+sysconfig files, then the daemons themselves."""
 
 import os
 import re
@@ -284,11 +284,12 @@ class HostWork(HookBase):
     # it runs before the hook, and tuned (2.20 to 2.28 at least) keeps the services of one
     # [service] instance only (plugin_service.py sets self._services per instance), so a
     # second instance ordered after the hook took irqbalance and stalld away from the first.
+    def runs_this_root(self) -> bool:
+        """Whether the running systemd is the one of the root the hook works on."""
+        return self.root == "/"
+
     def systemctl(self, *args: str) -> int:
-        """systemctl's exit status. Over a root prefix (an image being built) nothing runs:
-        the running systemd is not that root's."""
-        if self.root != "/":
-            return 0
+        """systemctl's exit status (the running systemd: never over a root prefix)."""
         try:
             return subprocess.run(("systemctl",) + args, capture_output=True, check=False,
                                   timeout=COMMAND_TIMEOUT).returncode
@@ -309,15 +310,21 @@ class HostWork(HookBase):
             raise HookError("systemctl restart %s failed" % unit)
 
     def start_ptp_services(self, options_changed: bool) -> None:
+        if not self.runs_this_root():
+            # An image being built: its daemons are not running, and a state recorded here
+            # would be restored on the booted host as if it had been.
+            self.notes.append("PTP daemons left to the booted host (root %s)" % self.root)
+            return
+        active = {unit: self.systemctl("is-active", "--quiet", unit) == 0 for unit in PTP_UNITS}
         if self.saved("ptp-services") is None:
             self.save("ptp-services", {unit: {
-                "active": self.systemctl("is-active", "--quiet", unit) == 0,
+                "active": active[unit],
                 "enabled": self.systemctl("is-enabled", "--quiet", unit) == 0}
                 for unit in PTP_UNITS})
         for unit in PTP_UNITS:
             self._unit("enable", unit)
             # A restart (tuned restarting, the boot) with the same options leaves them be.
-            if options_changed or self.systemctl("is-active", "--quiet", unit) != 0:
+            if options_changed or not active[unit]:
                 self._restart(unit)
 
     def stop_ptp_services(self) -> List[str]:
@@ -345,7 +352,7 @@ class HostWork(HookBase):
 
     def verify_ptp_services(self, data: Dict[str, Any]) -> List[str]:
         ptp = data.get("ptp")
-        if not ptp or not ptp.get("manage_services", True):
+        if not ptp or not ptp.get("manage_services", True) or not self.runs_this_root():
             return []
         return ["%s is not running" % unit for unit in PTP_UNITS
                 if self.systemctl("is-active", "--quiet", unit) != 0]

@@ -140,8 +140,9 @@ def test_ptp_files(root):
 
 
 class FakeSystemd:
-    """systemctl as the hook calls it, over units' (active, enabled) states. A private tree
-    has no systemd: the guests start and stop the real daemons (test_apply_guest.py)."""
+    """systemctl as the hook calls it, over units' (active, enabled) states, standing in for
+    the running systemd of the tree. A private tree has none: the guests start and stop the
+    real daemons (test_apply_guest.py)."""
 
     def __init__(self, booting=False, **units):
         self.units = {name + ".service": list(state) for name, state in units.items()}
@@ -163,6 +164,7 @@ class FakeSystemd:
 def test_ptp_daemons_start_after_their_options_and_go_back_as_they_were(root, monkeypatch):
     systemd = FakeSystemd(ptp4l=(False, False), phc2sys=(False, True))
     monkeypatch.setattr(Hook, "systemctl", systemd)
+    monkeypatch.setattr(Hook, "runs_this_root", lambda _self: True)
     _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
     hook = Hook(str(root))
     hook.start()
@@ -186,6 +188,7 @@ def test_at_boot_the_ptp_daemons_are_only_queued(root, monkeypatch):
     boot would wait for it."""
     systemd = FakeSystemd(booting=True, ptp4l=(False, True), phc2sys=(False, True))
     monkeypatch.setattr(Hook, "systemctl", systemd)
+    monkeypatch.setattr(Hook, "runs_this_root", lambda _self: True)
     _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
     assert Hook(str(root)).start() == 0
     assert ("restart", "--no-block", "ptp4l.service") in systemd.calls
@@ -196,6 +199,7 @@ def test_changed_ptp_options_restart_the_daemons_and_unmanaged_ones_are_left_alo
         root, monkeypatch):
     systemd = FakeSystemd(ptp4l=(True, True), phc2sys=(True, True))
     monkeypatch.setattr(Hook, "systemctl", systemd)
+    monkeypatch.setattr(Hook, "runs_this_root", lambda _self: True)
     _file(root, "/etc/sysconfig/ptp4l", 'OPTIONS="-f /etc/ptp4l.conf -i eth1 -2 -s"\n')
     _file(root, "/etc/sysconfig/phc2sys", 'OPTIONS="-a -r"\n')
     _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
@@ -210,6 +214,18 @@ def test_changed_ptp_options_restart_the_daemons_and_unmanaged_ones_are_left_alo
     Hook(str(root)).start()
     assert Hook(str(root)).verify() == 0 and Hook(str(root)).stop() == 0
     assert systemd.calls == [], "manage_services: false"
+
+
+def test_over_a_root_prefix_the_ptp_daemons_are_left_to_the_booted_host(root, monkeypatch):
+    """An image being built: nothing is started and no state is recorded that a rollback on
+    the booted host would take for the daemons' own."""
+    systemd = FakeSystemd(ptp4l=(False, False), phc2sys=(False, False))
+    monkeypatch.setattr(Hook, "systemctl", systemd)
+    _data(root, ptp={"interface": "eth1", "ptp4l_options": "-2 -s"})
+    hook = Hook(str(root))
+    assert hook.start() == 0 and "left to the booted host" in " ".join(hook.notes)
+    assert Hook(str(root)).verify() == 0 and Hook(str(root)).stop() == 0
+    assert systemd.calls == [] and hook.saved("ptp-services") is None
 
 
 @pytest.mark.parametrize("fields", [
