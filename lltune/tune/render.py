@@ -125,6 +125,19 @@ class _Profile:
         self.sections.setdefault(section, []).append((key, text))
         return True
 
+    def drop(self, section: str, option: str) -> None:
+        """Removes an option the included profiles set. tuned reads one drop= per section,
+        its names separated by commas."""
+        options = self.sections.get(section, [])
+        for index, (key, text) in enumerate(options):
+            if key == "drop":
+                if not _SAFE_KEY.match(option):
+                    raise RenderError("refusing to write [%s] drop=%r into tuned.conf"
+                                      % (section, option))
+                options[index] = (key, text + "," + option)
+                return
+        self.set(section, "drop", option)
+
 
 def _value_pattern(section: str, key: str) -> "re.Pattern[str]":
     if (section, key) in _REGEX_OPTIONS:
@@ -204,7 +217,7 @@ def _sysfs(profile: _Profile, config: Config, snapshot: Dict[str, Any],
                         % (cpu, index), "1")
     if config.value("cpu.mce_ignore_ce") is not None and \
             dig(snapshot, "cpu", "mce", "ignore_ce") is not None:
-        profile.set("sysfs", "drop", MCE_IGNORE_CE_GLOB)
+        profile.drop("sysfs", MCE_IGNORE_CE_GLOB)
         profile.set("sysfs", MCE_IGNORE_CE, "1" if config.value("cpu.mce_ignore_ce") else "0")
     clocksource = config.value("time.clocksource")
     if clocksource:
@@ -369,12 +382,15 @@ def _unit_name(unit: str) -> str:
 # Options of the stock profiles (realtime) that are built from their [variables], which the
 # host profile leaves without meaning: lltune's base empties isolated_cores (the config owns
 # isolation) and its [variables] include replaces realtime's variables file. What stands in
-# for each: "housekeeping" (the config's housekeeping CPUs as a mask) or "disable" (the
-# instance is switched off).
+# for each: "disable" (the instance is switched off) or "drop" (the option is removed from
+# the merged profile).
 INHERITED_STAND_INS = {
-    # Globs over every unbound workqueue, writeback included: left as realtime has it, it
-    # fights the literal writeback mask the host profile sets, and tuned's verify fails.
-    ("sysfs", "/sys/devices/virtual/workqueue/*/cpumask"): "housekeeping",
+    # A glob over every unbound workqueue, writeback included. [sysfs] saves a file's value
+    # each time a key reaches it: after the literal writeback key it saves the value already
+    # changed and rollback writes that back (realtime alone leaves writeback on the
+    # housekeeping mask). The global unbound cpumask the profile sets bounds every unbound
+    # workqueue anyway.
+    ("sysfs", "/sys/devices/virtual/workqueue/*/cpumask"): "drop",
     # channels=combined ${f:check_net_queue_count:${netdev_queue_count}}: with no
     # netdev_queue_count tuned up to 2.24.1 passes the text on ("unknown channels
     # parameter(s)"); the config sets each NIC's channels itself.
@@ -383,8 +399,7 @@ INHERITED_STAND_INS = {
 _NOT_INHERITED = ("main", "variables", "bootloader", "script")
 
 
-def _inherited_variables(profile: _Profile, config: Config, snapshot: Dict[str, Any],
-                         house: List[int]) -> None:
+def _inherited_variables(profile: _Profile, config: Config, snapshot: Dict[str, Any]) -> None:
     stock = profile_includes(config)[:-1]  # lltune's own base is the host profile's to set
     for section, options in sorted(inherited_profile(snapshot, stock).items()):
         if section in _NOT_INHERITED:
@@ -394,8 +409,10 @@ def _inherited_variables(profile: _Profile, config: Config, snapshot: Dict[str, 
             if "${" not in value or option in ours:
                 continue
             stand_in = INHERITED_STAND_INS.get((section, option))
-            if stand_in == "housekeeping" and house:
-                profile.set(section, option, format_cpumask(house))
+            if stand_in == "drop":
+                profile.drop(section, option)
+                profile.notes.append("[%s] %s of %s dropped" % (section, option,
+                                                               ",".join(stock)))
             elif stand_in == "disable" and section not in profile.sections:
                 profile.set(section, "enabled", "false", plugin=options.get("type", section))
                 profile.notes.append("[%s] of %s switched off: its %s is built from variables "
@@ -441,7 +458,7 @@ def render(config: Config, snapshot: Dict[str, Any],
         profile.set("bootloader", "cmdline_lltune_remove", "-" + " ".join(boot.remove))
     profile.set("bootloader", "cmdline_lltune", " ".join(boot.add))
     _net_instances(profile, config, snapshot, hook)
-    _inherited_variables(profile, config, snapshot, house)
+    _inherited_variables(profile, config, snapshot)
     _hook_data(config, hook)
     text = _serialize(profile.sections, config.source)
     hook_text = json.dumps(hook, indent=1, sort_keys=True) + "\n"
