@@ -246,8 +246,7 @@ class HostWork(HookBase):
                             % os.path.dirname(path))
 
     def reload_systemd(self) -> None:
-        # Over a root prefix (an image being built) the running systemd is not that root's.
-        if self.root == "/":
+        if self.runs_this_root():
             self.run(["systemctl", "daemon-reload"])
 
     # -- PTP -------------------------------------------------------------------------------
@@ -285,7 +284,8 @@ class HostWork(HookBase):
     # [service] instance only (plugin_service.py sets self._services per instance), so a
     # second instance ordered after the hook took irqbalance and stalld away from the first.
     def runs_this_root(self) -> bool:
-        """Whether the running systemd is the one of the root the hook works on."""
+        """Whether the running systemd is the one of the root the hook works on (not so over
+        a root prefix: an image being built)."""
         return self.root == "/"
 
     def systemctl(self, *args: str) -> int:
