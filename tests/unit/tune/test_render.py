@@ -364,8 +364,8 @@ def test_the_realtime_base_keeps_lltunes_isolation(snapshot):
     assert ini.get("irqbalance", "banned_cpus") == "4-39"
     assert any("[net] of realtime switched off" in note for note in rendered.notes)
     # Each glob over a file the profile also names literally would leave it changed after a
-    # rollback (tuned saves the value its first write made): the workqueue cpumasks,
-    # machinecheck's ignore_ce.
+    # rollback (tuned saves the file's value again at the second key, after its first write
+    # changed it): the workqueue cpumasks, machinecheck's ignore_ce.
     assert ini.get("sysfs", "drop").split(",") == [
         "/sys/devices/system/machinecheck/machinecheck*/ignore_ce",
         "/sys/devices/virtual/workqueue/*/cpumask"]
