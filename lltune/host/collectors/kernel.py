@@ -1,6 +1,5 @@
 """Kernel: the command line, clocksource, the tuning-relevant sysctls, watchdogs, build config."""
 
-import re
 from typing import Any, Dict, List, Optional
 
 from lltune.host.collectors import ScanContext, to_cpus
@@ -143,10 +142,12 @@ def kernel_config(ctx: ScanContext, release: Optional[str]) -> Dict[str, Optiona
         ctx.note("kernel", "/boot/config-<release>", "absent")
         return {key: None for key in CONFIG_KEYS}
     found = {key: None for key in CONFIG_KEYS}
+    # String tests, not a regular expression per line: a distribution config has ~10,000
+    # lines and apply reads it on every run.
     for line in text.splitlines():
-        match = re.match(r"^(CONFIG_\w+)=(.*)$", line)
-        if match and match.group(1) in found:
-            found[match.group(1)] = match.group(2)
+        name, equals, value = line.partition("=")
+        if equals and name in found:
+            found[name] = value
         elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
             name = line[2:-len(" is not set")]
             if name in found:
