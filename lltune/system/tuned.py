@@ -8,7 +8,7 @@ see one exception with the reason.
 
 import asyncio
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Coroutine, Dict, List, Optional, Tuple
 
 from lltune.common.errors import EnvironmentProblem, HostError
 from lltune.system.dbus import TUNED, CallFailed, SystemBus, import_dbus_next
@@ -110,20 +110,30 @@ class Tuned:
     def recommended_profile(self) -> str:
         return str(self._call("recommend_profile"))
 
-    def switch(self, profile: str, auto: bool = False) -> None:
+    def switch(self, profile: str, auto: bool = False,
+               alongside: Optional[Coroutine[Any, Any, None]] = None,
+               alongside_timeout: float = 0.0) -> None:
         """Switch to `profile` and wait until tuned has applied it (profile_changed).
 
         auto: through auto_profile, which puts tuned back in automatic selection; tuned then
-        applies its recommended profile, which the caller has checked is `profile`."""
+        applies its recommended profile, which the caller has checked is `profile`.
+        alongside: other bus work run while tuned applies (it waits on another daemon), done
+        or failed before this returns; not run when tuned refuses the switch."""
         timeout = self.apply_timeout
         # After `tuned-adm off` switch_profile only loads the profile; start() applies it,
         # as tuned-adm does.
         start_after = not self.is_running()
         call = ("auto_profile", "", []) if auto else ("switch_profile", "s", [profile])
-        self.bus.run(self._switch(profile, call, timeout, start_after), timeout + 10)
+        try:
+            self.bus.run(self._switch(profile, call, timeout, start_after, alongside),
+                         timeout + 10 + alongside_timeout)
+        finally:
+            if alongside is not None:
+                alongside.close()  # never started: no "never awaited" warning
 
     async def _switch(self, profile: str, call: Tuple[str, str, List[Any]], timeout: float,
-                      start_after: bool) -> None:
+                      start_after: bool,
+                      alongside: Optional[Coroutine[Any, Any, None]]) -> None:
         dbus_next = import_dbus_next()
         Message, MessageType = dbus_next.Message, dbus_next.MessageType
         MessageFlag = dbus_next.constants.MessageFlag
@@ -168,11 +178,23 @@ class Tuned:
                                                  flags=MessageFlag.NO_AUTOSTART))
                 if started.message_type == MessageType.ERROR or not started.body[0]:
                     raise TunedError("tuned loaded %s but would not start it" % profile)
+            side = asyncio.ensure_future(alongside) if alongside is not None else None
+            side_error: Optional[BaseException] = None
             try:
                 ok, error = await asyncio.wait_for(outcome, timeout)
             except asyncio.TimeoutError:
                 raise TunedError("tuned did not finish applying %s within %gs"
                                  % (profile, timeout)) from None
+            finally:
+                if side is not None:
+                    # Settled before anything else happens on this bus (the caller's undo):
+                    # waited for when tuned applied, cancelled when it did not.
+                    if not outcome.done():
+                        side.cancel()
+                    await asyncio.wait([side])
+                    side_error = None if side.cancelled() else side.exception()
+            if side_error is not None:
+                raise side_error
             if not ok:
                 raise TunedError("tuned could not apply %s: %s" % (profile, error or
                                                                    "see the journal"))

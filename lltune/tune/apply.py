@@ -19,7 +19,7 @@ from lltune.config.loader import Config
 from lltune.model.profile import PROFILE_NAME
 from lltune.system import journal
 from lltune.system.dbus import SystemBus
-from lltune.system.systemd import Systemd
+from lltune.system.systemd import CHANGE_TIMEOUT, Systemd
 from lltune.system.tuned import TUNED_APPLY_TIMEOUT, Tuned, verify_failures
 from lltune.tune import backup
 from lltune.tune.plan import Change, build, table
@@ -169,15 +169,18 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
         try:
             step("install %s" % ", ".join(sorted(rendered.files)))
             _write_files(rendered, root)
-            step("switch tuned to %s and wait for it to apply" % PROFILE_NAME)
-            tuned.switch(PROFILE_NAME)
+            # The units are enabled while tuned applies (both wait on a daemon); a failure
+            # of either is undone below, units_before included.
+            step("switch tuned to %s, enable %s, and wait for both"
+                 % (PROFILE_NAME, ", ".join(UNITS)))
+            tuned.switch(PROFILE_NAME, alongside=systemd.enabling(UNITS),
+                         alongside_timeout=2 * CHANGE_TIMEOUT)
             step("verify with tuned")
             failures = verify_failures(*tuned.verify())
             if failures:
                 raise HostError("tuned's verify failed after apply: %s"
                                 % "; ".join(failures[:5]))
-            step("enable %s" % ", ".join(UNITS))
-            systemd.enable(UNITS)
+            step("start %s" % TIMER)
             systemd.start(TIMER)
         except (LLTuneError, OSError, KeyboardInterrupt) as exc:
             if isinstance(exc, KeyboardInterrupt):

@@ -249,6 +249,13 @@ def test_scan_gen_config_audit(guest, flow):
     by_mac = {nic["mac"]: nic for nic in snapshot["nics"]}
     flow["virtio"] = by_mac[VIRTIO_MAC]["name"]
     flow["e1000e"] = by_mac[E1000E_MAC]["name"]
+    # The unit file states scan reads in one D-Bus call are systemctl's, unit by unit.
+    units = snapshot["services"]["units"]
+    assert snapshot["services"]["source"] == "dbus"
+    said = run(guest, "for u in %s; do echo $u $(systemctl is-enabled $u 2>/dev/null); done"
+               % " ".join(sorted(units))).stdout.splitlines()
+    assert {line.split()[0]: (line.split()[1:] or [None])[0] for line in said} == \
+        {name: unit["file_state"] for name, unit in units.items()}
     tuned = snapshot["services"]["tuned"]
     # Where this guest's tuned reads profiles, found as tuned finds them.
     assert tuned["profile_dirs"] == [guest.info.system_profiles, guest.info.user_profiles]
