@@ -11,7 +11,7 @@ PACKAGE = os.path.dirname(lltune.__file__)
 # The data flow reads left to right (host -> model -> config -> audit -> gen-config ...); common
 # and system sit underneath (the scanner asks systemd over D-Bus).
 LAYERS = ["common", "system", "model", "host", "config", "audit", "genconfig", "report", "tune",
-          "cli"]
+          "validate", "cli"]
 MAX_MODULE_LINES = 600
 # Calls that touch the host's files or spawn processes directly.
 HOST_ACCESS = {"open", "os.open", "os.listdir", "os.scandir", "os.readlink", "os.stat",

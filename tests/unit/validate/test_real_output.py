@@ -1,0 +1,70 @@
+"""The parsers on real tool output: what `make capture-rt-output` saved from the guests'
+validate runs (Debian 12: rt-tests 2.4; Debian 13: rt-tests 2.6), with the command lines lltune
+itself gives. Each suite's files name the CPUs the run measured. Debian's kernels have no hwlat,
+osnoise or timerlat tracer, so hwlatdetect and rtla output is not captured there: their parsers
+are tested on output written from the tools' own formats (test_parse.py)."""
+
+import os
+import re
+
+import pytest
+
+from lltune.validate import interrupts, parse
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+SUITES = {"bookworm": ("2.4", "6.1"), "trixie": ("2.6", "6.12")}  # rt-tests, rtla
+
+
+def _read(suite, name):
+    with open(os.path.join(FIXTURES, suite, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _measured(suite):
+    """The CPUs of cyclictest's --affinity, from its own record of its command line."""
+    cmdline = re.search(r'"cmdline:": "([^"]*)"', _read(suite, "cyclictest.json")).group(1)
+    listed = re.search(r"--affinity=([0-9,-]+)", cmdline).group(1)
+    cpus = []
+    for part in listed.split(","):
+        low, _, high = part.partition("-")
+        cpus += list(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_the_versions_are_the_guests(suite):
+    rt_tests, rtla = SUITES[suite]
+    versions = _read(suite, "versions.txt")
+    first = versions.splitlines()
+    assert parse.version("cyclictest", first[0]) == rt_tests
+    assert parse.version("oslat", first[1]) == rt_tests
+    found = parse.version("rtla", first[2])
+    assert found == rtla or found.startswith(rtla + "."), found
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_cyclictest_gives_every_measured_cpu_a_histogram(suite):
+    threads = parse.cyclictest_json(_read(suite, "cyclictest.json"))
+    assert sorted(threads) == _measured(suite)
+    for data in threads.values():
+        assert data["samples"] > 1000  # 10 s at a 1 ms interval
+        counted = sum(count for _, count in data["histogram"]) + data["overflows"]
+        assert abs(counted - data["samples"]) <= 1, "every sample in a bucket or an overflow"
+        assert data["min_us"] <= data["avg_us"] <= data["max_us"]
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_oslat_gives_every_measured_cpu_its_noise(suite):
+    cpus = parse.oslat(_read(suite, "oslat.json"))
+    assert sorted(cpus) == _measured(suite)
+    for data in cpus.values():
+        assert 0 < data["min_us"] <= data["max_us"]
+        assert data["histogram"], "oslat's buckets were read"
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_the_guests_proc_files_parse(suite):
+    irqs = interrupts.parse_interrupts(_read(suite, "interrupts"))
+    assert "LOC" in irqs and sorted(irqs["LOC"]) == list(range(4))
+    soft = interrupts.parse_softirqs(_read(suite, "softirqs"))
+    assert {"TIMER", "SCHED", "RCU"} <= set(soft)
