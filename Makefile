@@ -13,7 +13,8 @@ APT_TEST_PACKAGES := dbus-daemon libdbus-1-dev libglib2.0-dev libsystemd-dev pkg
 	qemu-system-x86 qemu-utils e2fsprogs python3-pip python3-wheel
 DESTDIR ?=
 
-.PHONY: run test unit-test test39 lint system-test bench bench-guest apt-deps clean
+.PHONY: run test unit-test test39 lint system-test bench bench-guest capture-rt-output apt-deps \
+	clean
 
 # One venv, two stamps. .stamp: lltune and its runtime dependencies (setup.cfg), all wheels, which
 # is all `make run` needs, so it works on a machine with only python3, python3-venv, make and git
@@ -67,6 +68,12 @@ bench-guest: apt-deps $(VENV)/.test-stamp
 	LLTUNE_BENCH=1 LLTUNE_RIG_SUITES=bookworm $(PY) -m pytest -q -s tests/system/test_apply_guest.py \
 		-k "test_scan_gen_config_audit or test_bench_lltune_apply_against_tuned_adm"
 	$(PY) tests/bench/run_bench.py --guest-result tests/system/results/bench-apply.json
+
+# Real rt-tests and rtla output from both guests (the validate run before apply) into
+# tests/unit/validate/fixtures/<suite>/, where the parsers' tests read it.
+capture-rt-output: apt-deps $(VENV)/.test-stamp
+	LLTUNE_CAPTURE_FIXTURES=1 $(PY) -m pytest -q tests/system/test_apply_guest.py \
+		-k "test_scan_gen_config_audit or test_validate_before_apply"
 
 clean:
 	rm -rf $(VENV) $(VENV39) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

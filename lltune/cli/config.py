@@ -52,6 +52,9 @@ def schema_document(which: str) -> Dict[str, Any]:
     if which == "snapshot":
         from lltune.model.snapshot import schema
         return schema()
+    if which == "validate":
+        from lltune.validate.result import schema as validate_schema
+        return validate_schema()
     if which == "audit":
         from lltune.audit.run import schema
         return schema()

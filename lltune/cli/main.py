@@ -142,11 +142,43 @@ def build_parser() -> Parser:
                          help="delete all but the newest N (never the one rollback needs)")
     backups.set_defaults(handler="lltune.cli.apply:run_backups")
 
+    validate = commands.add_parser(
+        "validate", help="measure the isolated CPUs' latency and give a verdict (root)",
+        description="Verify first, then measure the CPUs to validate with hwlatdetect, "
+                    "cyclictest, oslat and rtla's osnoise and timerlat (each that is "
+                    "installed, each for --duration), with lltune and the tools' main threads "
+                    "on the housekeeping CPUs. Writes the result (JSON, `lltune schema "
+                    "validate`), a Markdown report and an SVG picture under the state "
+                    "directory's validate/ID/. Exit 1 over --max-latency-us or on drift, 3 "
+                    "when a tool is missing or gave no usable result, 130 after Ctrl-C (what "
+                    "was measured is still reported).",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    validate.add_argument("-c", "--config", metavar="FILE",
+                          help="verify against FILE (default: the config of the last apply)")
+    validate.add_argument("--duration", default="60s", metavar="TIME",
+                          help="how long each tool measures: 10s, 5m, 1h (default 60s)")
+    validate.add_argument("--cpus", default="isolated", metavar="isolated|LIST",
+                          help="the CPUs to measure (default: the isolated ones)")
+    validate.add_argument("--max-latency-us", type=int, metavar="N",
+                          help="the threshold of the verdict, in microseconds")
+    validate.add_argument("--enforce-wakeup", action="store_true",
+                          help="judge cyclictest and timerlat by the threshold on a kernel "
+                               "without PREEMPT_RT too")
+    validate.add_argument("--tools", metavar="LIST",
+                          help="comma-separated, from hwlatdetect,cyclictest,oslat,osnoise,"
+                               "timerlat (default: every one installed)")
+    validate.add_argument("--compare", metavar="ID|PATH",
+                          help="compare with an earlier result (its id or result.json)")
+    validate.add_argument("--force", action="store_true",
+                          help="measure even where user tasks run on the CPUs to measure")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(handler="lltune.cli.validate:run_validate")
+
     schema = commands.add_parser(
         "schema", help="print a JSON Schema (the config's, by default)",
-        description="Print the JSON Schema (Draft 7) of the config, the snapshot or audit's "
-                    "JSON output.")
-    schema.add_argument("which", nargs="?", choices=("config", "snapshot", "audit"),
+        description="Print the JSON Schema (Draft 7) of the config, the snapshot, audit's "
+                    "JSON output or a validate result.")
+    schema.add_argument("which", nargs="?", choices=("config", "snapshot", "audit", "validate"),
                         default="config")
     schema.set_defaults(handler="lltune.cli.config:run_schema")
     return parser
