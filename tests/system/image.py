@@ -61,7 +61,7 @@ PACKAGES = [
     # linux-perf ships the Python `perf` module and python3-schedutils the `schedutils`
     # module: without both, Debian's tuned has no scheduler and no irqbalance plugin.
     "linux-perf", "python3-schedutils",
-    "irqbalance", "rt-tests",
+    "irqbalance", "rt-tests", "rtla",  # rt-tests 2.4, rtla 6.1: what lltune validate runs
     # ptp4l and phc2sys for the PTP tests (the units RHEL ships are written by the tests:
     # Debian's linuxptp has templated ones instead).
     "linuxptp",
