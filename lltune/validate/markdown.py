@@ -128,6 +128,11 @@ def _cpu_rows(entry: Dict[str, Any]) -> List[List[str]]:
     if osnoise is not None:
         rows += [["osnoise", "noise", us_text(osnoise.get("noise_us"))],
                  ["osnoise", "max single", us_text(osnoise.get("max_single_us"))]]
+    timerlat = entry.get("timerlat")
+    if timerlat is not None:
+        rows.append(["timerlat", "thread max", us_text(timerlat.get("thread_max_us"))])
+    if entry.get("smi") is not None:
+        rows.append(["MSR_SMI_COUNT", "SMIs during the run", number_text(entry["smi"])])
     return rows
 
 

@@ -59,7 +59,8 @@ def _cyclictest_row(data: Dict[str, Any]) -> Dict[str, Any]:
 
 def per_cpu(cpus: List[int], parsed: Dict[str, Any],
             interrupts: Dict[int, Dict[str, int]],
-            softirqs: Dict[int, Dict[str, int]]) -> List[Dict[str, Any]]:
+            softirqs: Dict[int, Dict[str, int]],
+            smis: Dict[int, Optional[int]]) -> List[Dict[str, Any]]:
     rows = []
     for cpu in cpus:
         cyclic = (parsed.get("cyclictest") or {}).get(cpu)
@@ -73,6 +74,7 @@ def per_cpu(cpus: List[int], parsed: Dict[str, Any],
             "timerlat": (parsed.get("timerlat") or {}).get(cpu),
             "interrupts": interrupts.get(cpu, {}),
             "softirqs": softirqs.get(cpu, {}),
+            "smi": smis.get(cpu),
         })
     return rows
 

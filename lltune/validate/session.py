@@ -20,7 +20,7 @@ from lltune.common.files import atomic_write, trusted_dir
 from lltune.host.reader import RootReader
 from lltune.model.queries import dig, isolated_now, online_cpus
 from lltune.system import journal
-from lltune.validate import interrupts, result, tools
+from lltune.validate import interrupts, result, smi, tools
 from lltune.validate.run import ToolRun, measure
 from lltune.validate.tools import Measurement, Tool
 
@@ -242,19 +242,21 @@ def measure_and_report(options: Options, snapshot: Dict[str, Any], cpus: List[in
     started = _now()
     irq_before = reader.read("/proc/interrupts", "")
     soft_before = reader.read("/proc/softirqs", "")
+    smi_before = smi.smi_counts(cpus)
     try:
         runs: List[ToolRun] = measure(plan, paths, measurement, tick or progress)
     finally:
         progress.done()
     irq_after = reader.read("/proc/interrupts", "")
     soft_after = reader.read("/proc/softirqs", "")
+    smis = smi.smi_delta(smi_before, smi.smi_counts(cpus))
     rows_in = [dict(vars(run)) for run in runs]
     parsed, rows_in = result.parsed_outputs(rows_in, raw_dir)
     irq_delta = interrupts.delta(interrupts.parse_interrupts(irq_before),
                                  interrupts.parse_interrupts(irq_after), cpus)
     soft_delta = interrupts.delta(interrupts.parse_softirqs(soft_before),
                                   interrupts.parse_softirqs(soft_after), cpus)
-    rows = result.per_cpu(cpus, parsed, irq_delta, soft_delta)
+    rows = result.per_cpu(cpus, parsed, irq_delta, soft_delta, smis)
     interrupted = any(run.status == "interrupted" for run in runs)
     return result.document(run_id, started, _now(), options.duration_s, interrupted, env,
                            cpus, housekeeping, options.threshold_us, options.enforce_wakeup,

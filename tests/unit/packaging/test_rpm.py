@@ -525,3 +525,14 @@ def test_the_srpm_rebuilds_without_make(rpm_builds, downloads, tmp_path):
     payload = extract(built["srpm"], tmp_path / "srpm-payload")
     with open(os.path.join(payload, os.path.basename(sdist)), "rb") as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == digest
+
+
+def test_the_validate_tools_are_weak_dependencies(layout_build):
+    """`lltune validate` runs them when installed; apply, verify and rollback need none of
+    them, so they are Recommends (RHEL 9 AppStream's names), never Requires."""
+    weak = query(layout_build["rpm"], "--recommends").split()
+    assert sorted(weak) == ["realtime-tests", "rtla"]
+    strong = requires(layout_build["rpm"])
+    assert not any(line.split()[0] in ("realtime-tests", "rtla", "rt-tests") for line in strong)
+    manpage = [path for path in listing(layout_build["rpm"]) if path.endswith("lltune.1.gz")]
+    assert manpage, "the man page (it documents validate: tests/unit/cli/test_manpage.py)"

@@ -38,7 +38,7 @@ def per_cpu_entry(cpu: int, shift_us: int) -> Dict[str, Any]:
                         "percent_available": 99.98799, "max_single_us": 8 + shift_us,
                         "hw": 0, "nmi": 0, "irq": 10, "softirq": 2, "thread": 0},
             "timerlat": None,
-            "interrupts": dict(INTERRUPTS), "softirqs": dict(SOFTIRQS)}
+            "interrupts": dict(INTERRUPTS), "softirqs": dict(SOFTIRQS), "smi": None}
 
 
 def make_result(n_cpus: int = 2, first_cpu: int = 2, run_id: str = "20261203T113000Z",

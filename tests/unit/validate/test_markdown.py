@@ -191,3 +191,11 @@ def test_a_p9999_among_the_overflows_reads_as_at_least_past_the_last_bucket():
     cyclictest = {"p9999_us": None, "overflows": 200, "histogram": [[3, 1000], [17, 2]]}
     assert p9999_text(cyclictest) == ">= 18 us"
     assert p9999_text({"p9999_us": None, "overflows": 0, "histogram": []}) == "-"
+
+
+def test_smis_are_shown_only_where_the_counter_was_read():
+    result = make_result(n_cpus=2)
+    result["per_cpu"][0]["smi"] = 3
+    text = report(result)
+    assert text.count("| MSR_SMI_COUNT | SMIs during the run | 3 |") == 1
+    assert text.count("MSR_SMI_COUNT") == 1, "the CPU whose counter is unknown shows none"
