@@ -14,10 +14,12 @@ held in memory. Anything unexpected is an InputError (exit 2).
 import hashlib
 import io
 import json
+import lzma
 import os
 import posixpath
 import tarfile
 import time
+import zlib
 from typing import Any, Dict, List, Tuple
 
 from lltune import __version__
@@ -188,9 +190,11 @@ def _corrupt(exc: BaseException, path: str) -> InputError:
                       % text, path)
 
 
-# What a broken or hostile archive raises from tarfile and the decompressors.
+# What a broken or hostile archive raises from tarfile and the decompressors: a corrupt
+# deflate stream raises zlib.error and a corrupt xz stream lzma.LZMAError, neither an OSError
+# (gzip's own CRC and header checks are; the fuzzer found the first).
 _ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, OverflowError,
-                   UnicodeError, MemoryError)
+                   UnicodeError, MemoryError, zlib.error, lzma.LZMAError)
 
 
 def _headers(tar: tarfile.TarFile, stream: _Budget, path: str) -> List[Tuple[str, Any]]:

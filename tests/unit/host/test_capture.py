@@ -235,3 +235,35 @@ def test_truncated_archive(tmp_path, capsys):
 def test_missing_bundle(tmp_path, capsys):
     assert main(["scan", "--from", str(tmp_path / "nope.tar.gz"), "-q"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_corrupt_deflate_stream_is_refused_as_a_bad_bundle(tmp_path, capsys):
+    """The fuzzer's find: a flipped byte inside a member's compressed data makes zlib raise
+    its own error (not an OSError) while tarfile seeks over that member in the header pass.
+    Fixed, compressible content (back-references a flip can break); the first position
+    whose flip gives a zlib error is used."""
+    import gzip
+    import random
+    import zlib
+
+    words = random.Random(7)
+    text = " ".join(words.choice(["cpu", "irq", "node", "mask", "tick", "nohz", "rcu", "%d"
+                                  % words.randrange(10 ** 6)]) for _ in range(40000))
+    good = _tar(tmp_path / "good.tar.gz", [("lltune-capture/a", text.encode()),
+                                           ("lltune-capture/b", b"x")]).read_bytes()
+    for at in range(len(good) // 4, len(good) - 16):  # inside the first member's data
+        bad = bytearray(good)
+        bad[at] ^= 0xFF
+        try:
+            gzip.decompress(bytes(bad))
+        except zlib.error:
+            break
+        except (OSError, EOFError):
+            continue
+    else:
+        pytest.fail("no position gave a zlib error: the test would show nothing")
+    bundle = tmp_path / "bad.tar.gz"
+    bundle.write_bytes(bytes(bad))
+    assert main(["scan", "--from", str(bundle), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bundle) in err and "Traceback" not in err, err
