@@ -54,17 +54,18 @@ def _plugins_for_plan() -> Optional[Dict[str, Dict[str, str]]]:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (systemd stopping a unit, `kill`) interrupts apply as Ctrl-C does, so apply
-    puts the previous state back instead of dying half-way."""
+def signals_interrupt(*numbers: int) -> Iterator[None]:
+    """These signals (SIGTERM: systemd stopping a unit, `kill`; SIGHUP: a lost terminal)
+    interrupt the command as Ctrl-C does, so it finishes its way instead of dying half-way."""
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in numbers}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -101,7 +102,7 @@ def run_apply(args: argparse.Namespace) -> int:
         snapshot = _live_snapshot(config)
         if _audit_errors(config, snapshot):
             return _audit_failed(args)
-        with _sigterm_interrupts():
+        with signals_interrupt(signal.SIGTERM):
             outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
                                   timeout=args.timeout, lock=False)
     print(outcome.message)

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Any, Dict, Optional, Tuple
 
@@ -94,6 +95,8 @@ def run_validate(args: argparse.Namespace) -> int:
         force=args.force, enforce_wakeup=args.enforce_wakeup)
     if options.threshold_us is not None and not 1 <= options.threshold_us <= 10 ** 6:
         raise InputError("--max-latency-us must be between 1 and 1000000")
+    if args.cpus != "isolated":
+        _check_cpu_list(args.cpus)
     before = load_result(args.compare) if args.compare else None
     if os.geteuid() != 0:
         raise EnvironmentProblem("validate runs FIFO measuring threads and kernel tracers: "
@@ -107,8 +110,8 @@ def run_validate(args: argparse.Namespace) -> int:
         options.cpus, snapshot, _cpus(isolated) if isolated else None)
     plan, paths, found, missing = session.tool_plan(options.tools, reader, tools.SEARCH_PATH)
     if missing and (options.tools is not None or not plan):
-        raise EnvironmentProblem("missing: %s" % "; ".join(missing))
-    busy = session.busy_tasks(reader, cpus, session._own_pids())
+        raise EnvironmentProblem("missing: %s" % "; ".join(missing.values()))
+    busy = session.busy_tasks(reader, cpus, session.own_pids())
     if busy and not options.force:
         print("lltune validate: user tasks run on the CPUs to measure; the FIFO measuring "
               "threads would preempt them (--force to measure anyway):", file=sys.stderr)
@@ -117,18 +120,29 @@ def run_validate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     env = session.environment(snapshot, report, raw, found)
     run_id, path = session.result_dir(state_dir())
-    document = session.measure_and_report(options, snapshot, cpus, housekeeping, env, plan,
-                                          paths, run_id, path, reader)
-    for name in missing:
-        tool = name.split(" ", 1)[0].rstrip(":")
-        document["tools"][tool] = {"status": "missing", "rc": None, "message": name,
-                                   "raw": None}
+    from lltune.cli.apply import signals_interrupt
+
+    # Stopped by systemd, `kill` or a dropped ssh session, validate stops its tool as Ctrl-C
+    # does and still writes what it measured.
+    with signals_interrupt(signal.SIGTERM, signal.SIGHUP):
+        document = session.measure_and_report(options, snapshot, cpus, housekeeping, env,
+                                              plan, paths, run_id, path, reader, missing)
     written = session.write_artifacts(path, document, before)
     if args.format == "json":
         sys.stdout.write(json.dumps(document, indent=1, sort_keys=True) + "\n")
     else:
         sys.stdout.write(_summary(document, written))
     return _exit_code(document)
+
+
+def _check_cpu_list(text: str) -> None:
+    """--cpus LIST's syntax, before the host is read (which CPUs are online comes later)."""
+    from lltune.common.cpulist import parse_cpulist
+
+    try:
+        parse_cpulist(text)
+    except ValueError as exc:
+        raise InputError("--cpus %r: %s" % (text, exc)) from None
 
 
 def _cpus(value: Any) -> Any:

@@ -7,6 +7,8 @@ see one exception with the reason.
 """
 
 import asyncio
+import contextlib
+import inspect
 import re
 from typing import Any, Coroutine, Dict, List, Optional, Tuple
 
@@ -128,8 +130,10 @@ class Tuned:
             self.bus.run(self._switch(profile, call, timeout, start_after, alongside),
                          timeout + 10 + alongside_timeout)
         finally:
-            if alongside is not None:
-                alongside.close()  # never started: no "never awaited" warning
+            # Never started (tuned refused the switch): closed, so no "never awaited" warning.
+            if alongside is not None and \
+                    inspect.getcoroutinestate(alongside) == inspect.CORO_CREATED:
+                alongside.close()
 
     async def _switch(self, profile: str, call: Tuple[str, str, List[Any]], timeout: float,
                       start_after: bool,
@@ -179,24 +183,27 @@ class Tuned:
                 if started.message_type == MessageType.ERROR or not started.body[0]:
                     raise TunedError("tuned loaded %s but would not start it" % profile)
             side = asyncio.ensure_future(alongside) if alongside is not None else None
-            side_error: Optional[BaseException] = None
             try:
                 ok, error = await asyncio.wait_for(outcome, timeout)
-            except asyncio.TimeoutError:
-                raise TunedError("tuned did not finish applying %s within %gs"
-                                 % (profile, timeout)) from None
-            finally:
+            except BaseException:
+                # tuned timed out or Ctrl-C: stop waiting for the side work (a call already
+                # sent still happens; the caller's undo comes after it on this connection).
                 if side is not None:
-                    # Settled before anything else happens on this bus (the caller's undo):
-                    # waited for when tuned applied, cancelled when it did not.
-                    if not outcome.done():
-                        side.cancel()
-                    await asyncio.wait([side])
-                    side_error = None if side.cancelled() else side.exception()
+                    side.cancel()
+                    with contextlib.suppress(BaseException):
+                        await side
+                raise
+            side_error: Optional[Exception] = None
+            if side is not None:
+                try:
+                    await side
+                except Exception as exc:  # reported with tuned's own outcome below
+                    side_error = exc
+            if not ok:
+                raise TunedError("tuned could not apply %s: %s%s" % (
+                    profile, error or "see the journal",
+                    "; meanwhile: %s" % side_error if side_error else ""))
             if side_error is not None:
                 raise side_error
-            if not ok:
-                raise TunedError("tuned could not apply %s: %s" % (profile, error or
-                                                                   "see the journal"))
         finally:
             bus.remove_message_handler(on_message)

@@ -1,8 +1,9 @@
 """apply: the edge where lltune changes a host.
 
 plan -> lock -> record tuned's state -> back up every file it will write -> write files
-atomically -> switch tuned over D-Bus and wait for the result -> tuned's verify -> enable
-lltune's units. Any failure puts back the previous profile and files before exiting non-zero.
+atomically -> switch tuned over D-Bus and wait for the result, enabling lltune's units
+meanwhile -> tuned's verify -> start the verify timer. Any failure puts back the previous
+profile and files before exiting non-zero.
 Nothing here decides *what* to set: that is the plan and the renderer, pure functions.
 """
 

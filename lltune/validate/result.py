@@ -98,9 +98,9 @@ def verdict(rows: List[Dict[str, Any]], hwlat: Optional[Dict[str, Any]],
     if threshold_us is not None:
         for row in rows:
             for tool in ("cyclictest", "timerlat", "oslat"):
+                # The tool's own maximum covers every sample, the histogram's overflows too.
                 worst = _worst(row, tool)
-                overflowed = tool == "cyclictest" and row[tool] and row[tool]["overflows"]
-                if (worst is not None and worst > threshold_us) or overflowed:
+                if worst is not None and worst > threshold_us:
                     over.append({"cpu": row["cpu"], "tool": tool, "max_us": worst,
                                  "enforced": enforce_wakeup or tool not in WAKEUP_TOOLS})
         if hwlat and hwlat.get("max_us") is not None and hwlat["max_us"] > threshold_us:

@@ -11,8 +11,9 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
+from lltune.tune.session import signals_held
 from lltune.validate.tools import Measurement, Tool
 
 # A tool gets its duration plus this long to start, write its output and exit before it is
@@ -21,8 +22,9 @@ GRACE_S = 60.0
 # After SIGINT (how each tool is told to stop and still write what it measured).
 STOP_GRACE_S = 15.0
 POLL_S = 1.0
-REFUSAL_MARKS = ("unrecognized option", "invalid option", "unknown option", "usage:",
-                 "invalid argument")
+# What getopt and argparse print for an option they do not take (not "Invalid argument": that
+# is an errno, a failure of the run itself).
+REFUSAL_MARKS = ("unrecognized option", "invalid option", "unknown option", "usage:")
 # hwlatdetect exits 1 when a sample exceeded the hard limit: a result, not a failure.
 MEASURED_RC = {"hwlatdetect": (0, 1)}
 
@@ -38,18 +40,52 @@ class ToolRun:
 
 
 Tick = Callable[[str, float], None]  # (tool name, seconds left of this tool)
+PR_SET_PDEATHSIG = 1
+TRACING = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 
-def _stop(process: "subprocess.Popen[bytes]") -> Optional[int]:
-    """SIGINT to the tool's process group, then SIGKILL if it does not finish."""
-    for sig, wait in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGKILL, STOP_GRACE_S)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
+def _stop_with_lltune() -> None:
+    """In the child before exec: SIGINT when lltune dies however it dies (SIGKILL, a lost
+    ssh session), so no FIFO measuring thread outlives the run on a production CPU."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+
+
+def reset_tracer(tracer: Optional[str], tracing: Sequence[str] = TRACING) -> Optional[str]:
+    """After a tool was killed: its tracer (hwlat spins with interrupts off) is switched back
+    to nop, only when it is still the current one. The tracing directory changed, or None."""
+    if not tracer:
+        return None
+    for directory in tracing:
+        current = os.path.join(directory, "current_tracer")
         try:
-            return process.wait(wait)
-        except subprocess.TimeoutExpired:
+            with open(current, encoding="ascii") as handle:
+                if handle.read().strip() != tracer:
+                    return None
+            with open(current, "w", encoding="ascii") as handle:
+                handle.write("nop\n")
+            return directory
+        except OSError:
             continue
     return None
+
+
+def _stop(process: "subprocess.Popen[bytes]", tool: Tool) -> Optional[int]:
+    """SIGINT to the tool's process group, then SIGKILL if it does not finish (and its tracer
+    put back to nop: a killed tool cannot). A second Ctrl-C does not cut this short."""
+    with signals_held():
+        for sig, wait in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGKILL, STOP_GRACE_S)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                rc = process.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+            if sig == signal.SIGKILL:
+                reset_tracer(tool.tracer)
+            return rc
+        return None
 
 
 def _wait(process: "subprocess.Popen[bytes]", name: str, deadline: float, end: float,
@@ -109,7 +145,8 @@ def run_tool(tool: Tool, path: str, measurement: Measurement, tick: Tick) -> Too
             # Its own process group: the terminal's Ctrl-C reaches lltune, which stops the
             # tool with SIGINT so it writes what it measured.
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                                       stderr=said, start_new_session=True)
+                                       stderr=said, start_new_session=True,
+                                       preexec_fn=_stop_with_lltune)
         except OSError as exc:
             if stdout is not said:
                 stdout.close()
@@ -118,7 +155,7 @@ def run_tool(tool: Tool, path: str, measurement: Measurement, tick: Tick) -> Too
         try:
             rc = _wait(process, tool.name, end + GRACE_S, end, tick)
         except KeyboardInterrupt:
-            rc = _stop(process)
+            rc = _stop(process, tool)
             if stdout is not said:
                 stdout.close()
             exists = _nonempty(output)
@@ -129,7 +166,7 @@ def run_tool(tool: Tool, path: str, measurement: Measurement, tick: Tick) -> Too
             if stdout is not said and not stdout.closed:
                 stdout.close()
         if rc is None:
-            rc = _stop(process)
+            rc = _stop(process, tool)
             return ToolRun(tool.name, "timeout", rc, "%s did not finish within %ds of its "
                            "%ds run; stopped" % (tool.name, GRACE_S, measurement.duration_s),
                            None, time.monotonic() - started)
@@ -154,5 +191,10 @@ def measure(plan: List[Tool], paths: Dict[str, str], measurement: Measurement,
         if runs and runs[-1].status == "interrupted":
             runs.append(ToolRun(tool.name, "skipped", None, "not run: interrupted", None))
             continue
-        runs.append(run_tool(tool, paths[tool.name], measurement, tick))
+        try:
+            runs.append(run_tool(tool, paths[tool.name], measurement, tick))
+        except KeyboardInterrupt:
+            # Between tools or while one starts: what ran is still the result.
+            runs.append(ToolRun(tool.name, "interrupted", None, "interrupted before it ran",
+                                None))
     return runs

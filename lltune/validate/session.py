@@ -107,7 +107,8 @@ def busy_tasks(reader: RootReader, cpus: List[int], own: List[int]) -> List[str]
     return sorted(found)
 
 
-def _own_pids() -> List[int]:
+def own_pids() -> List[int]:
+    """lltune's pid and its parents' (a shell, sudo, sshd): never "busy" tasks."""
     pids, pid = [], os.getpid()
     while pid > 1:
         pids.append(pid)
@@ -121,11 +122,11 @@ def _own_pids() -> List[int]:
 
 def tool_plan(wanted: Optional[List[str]], reader: RootReader,
               search_path: Tuple[str, ...]) -> Tuple[List[Tool], Dict[str, str],
-                                                      Dict[str, Any], List[str]]:
-    """(tools to run, their paths, {tool: {path, version, tracer}}, what is missing)."""
+                                                      Dict[str, Any], Dict[str, str]]:
+    """(tools to run, their paths, {tool: {path, version}}, {tool: why it cannot run})."""
     tracers = (reader.read("/sys/kernel/tracing/available_tracers", None)
                or reader.read("/sys/kernel/debug/tracing/available_tracers", None) or "")
-    plan, paths, found, missing = [], {}, {}, []
+    plan, paths, found, missing = [], {}, {}, {}
     for tool in tools.TOOLS:
         if wanted is not None and tool.name not in wanted:
             continue
@@ -133,9 +134,9 @@ def tool_plan(wanted: Optional[List[str]], reader: RootReader,
         info: Dict[str, Any] = {"path": path, "version": tools_version(tool, path)}
         found[tool.name] = info
         if path is None:
-            missing.append("%s (package %s)" % (tool.name, tool.package))
+            missing[tool.name] = "%s (package %s)" % (tool.name, tool.package)
         elif tool.tracer and tracers and tool.tracer not in tracers.split():
-            missing.append("%s: the kernel has no %s tracer" % (tool.name, tool.tracer))
+            missing[tool.name] = "%s: the kernel has no %s tracer" % (tool.name, tool.tracer)
         else:
             plan.append(tool)
             paths[tool.name] = path
@@ -147,7 +148,7 @@ def tools_version(tool: Tool, path: Optional[str]) -> Optional[str]:
 
     from lltune.validate import parse
 
-    if path is None:
+    if path is None or not tool.version_args:
         return None
     try:
         done = subprocess.run([path] + list(tool.version_args), stdin=subprocess.DEVNULL,
@@ -200,15 +201,22 @@ class Progress:
             self.stream.write("\r%s\r" % (" " * 70))
 
 
+def verify_status(report: Optional[Dict[str, Any]]) -> str:
+    """ok, drift (knobs drifted or tuned's verify failed), unverified (tuned could not be
+    asked: not drift, and not proof either), not-checked (no config)."""
+    if report is None:
+        return "not-checked"
+    if report["ok"]:
+        return "ok"
+    return "unverified" if report.get("tuned_unavailable") and not report["drift"] else "drift"
+
+
 def environment(snapshot: Dict[str, Any], verify_report: Optional[Dict[str, Any]],
                 config_text: Optional[bytes], found: Dict[str, Any]) -> Dict[str, Any]:
     virt = dig(snapshot, "host", "virtualization") or {}
     tuned = dig(snapshot, "services", "tuned") or {}
-    if verify_report is None:
-        checked = {"status": "not-checked", "drift": []}
-    else:
-        checked = {"status": "ok" if verify_report["ok"] else "drift",
-                   "drift": list(verify_report["drift"])}
+    checked = {"status": verify_status(verify_report),
+               "drift": list(verify_report["drift"]) if verify_report else []}
     return {
         "hostname": dig(snapshot, "host", "hostname") or socket.gethostname(),
         "kernel": dig(snapshot, "host", "kernel", "release"),
@@ -226,7 +234,7 @@ def environment(snapshot: Dict[str, Any], verify_report: Optional[Dict[str, Any]
 def measure_and_report(options: Options, snapshot: Dict[str, Any], cpus: List[int],
                        housekeeping: List[int], env: Dict[str, Any], plan: List[Tool],
                        paths: Dict[str, str], run_id: str, raw_dir: str,
-                       reader: RootReader,
+                       reader: RootReader, missing: Optional[Dict[str, str]] = None,
                        tick: Optional[Callable[[str, float], None]] = None) -> Dict[str, Any]:
     """Run the plan with lltune on housekeeping CPUs; the result document."""
     # Inherited by every tool: their main threads start here, and only the measuring
@@ -250,7 +258,9 @@ def measure_and_report(options: Options, snapshot: Dict[str, Any], cpus: List[in
     irq_after = reader.read("/proc/interrupts", "")
     soft_after = reader.read("/proc/softirqs", "")
     smis = smi.smi_delta(smi_before, smi.smi_counts(cpus))
-    rows_in = [dict(vars(run)) for run in runs]
+    rows_in = [dict(vars(run)) for run in runs] + [
+        {"name": name, "status": "missing", "rc": None, "message": why, "raw": None}
+        for name, why in sorted((missing or {}).items())]
     parsed, rows_in = result.parsed_outputs(rows_in, raw_dir)
     irq_delta = interrupts.delta(interrupts.parse_interrupts(irq_before),
                                  interrupts.parse_interrupts(irq_after), cpus)

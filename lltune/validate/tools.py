@@ -15,9 +15,16 @@ from lltune.common.cpulist import format_cpulist
 # Where RHEL's and Debian's packages put them (root's PATH may lack the sbin directories
 # under sudo -E); searched in this order, the first executable wins.
 SEARCH_PATH = ("/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin", "/usr/local/sbin")
-# The FIFO priority of the measuring threads: below the kernel's own (watchdogs at 99, the
-# threaded IRQs at 50 stay preemptible by it), as cyclictest's and oslat's users commonly run.
+# The FIFO priority of the threads that sleep between samples (cyclictest, timerlat): above
+# the threaded IRQs (50), below the kernel's watchdogs (99).
 RT_PRIORITY = 95
+# The tools that spin (oslat, osnoise) run at FIFO 1, as rtla's manual and OpenShift's oslat
+# test do: at 95 with RT throttling off (a profile may set sched_rt_runtime_us=-1) they would
+# starve the measured CPUs' kworkers, ksoftirqd and RCU for the whole run.
+SPIN_PRIORITY = 1
+# osnoise's share of each 1 s period: the rest is left to the CPU's own kernel work.
+OSNOISE_PERIOD_US = 1000000
+OSNOISE_RUNTIME_US = 900000
 # cyclictest's histogram, in us: a sample above it is an overflow, counted, never lost.
 HISTOGRAM_US = 10000
 CYCLICTEST_INTERVAL_US = 1000
@@ -38,7 +45,7 @@ class Tool:
     name: str
     binary: str
     package: str            # the RHEL 9 package that ships it (the RPM's weak dependency)
-    version_args: Sequence[str]
+    version_args: Sequence[str]  # empty: the tool prints no version
     tracer: Optional[str]   # the ftrace tracer it needs (available_tracers)
     output: str             # the raw file it writes in the result directory
     command: Callable[["Tool", str, Measurement], List[str]]
@@ -72,7 +79,7 @@ def _cyclictest(tool: Tool, path: str, m: Measurement) -> List[str]:
 
 def _oslat(tool: Tool, path: str, m: Measurement) -> List[str]:
     return [path, "--cpu-list=%s" % format_cpulist(m.cpus),
-            "--cpu-main-thread=%d" % m.housekeeping[0], "--rtprio=%d" % RT_PRIORITY,
+            "--cpu-main-thread=%d" % m.housekeeping[0], "--rtprio=%d" % SPIN_PRIORITY,
             "--duration=%ds" % m.duration_s, "--json=%s" % _raw(tool, m)]
 
 
@@ -80,13 +87,16 @@ def _rtla(mode: str) -> Callable[[Tool, str, Measurement], List[str]]:
     def command(tool: Tool, path: str, m: Measurement) -> List[str]:
         # -q: the summary only, read at the end. No -H (rtla 6.3+): rtla's main thread stays
         # where validate put itself, on housekeeping.
-        return [path, mode, "top", "-q", "-c", format_cpulist(m.cpus), "-d", "%ds" % m.duration_s,
-                "-P", "f:%d" % RT_PRIORITY]
+        argv = [path, mode, "top", "-q", "-c", format_cpulist(m.cpus), "-d", "%ds" % m.duration_s]
+        if mode == "osnoise":
+            return argv + ["-P", "f:%d" % SPIN_PRIORITY, "-p", str(OSNOISE_PERIOD_US),
+                           "-r", str(OSNOISE_RUNTIME_US)]
+        return argv + ["-P", "f:%d" % RT_PRIORITY]
     return command
 
 
 TOOLS: List[Tool] = [
-    Tool("hwlatdetect", "hwlatdetect", "realtime-tests", ["--help"], "hwlat",
+    Tool("hwlatdetect", "hwlatdetect", "realtime-tests", [], "hwlat",
          "hwlatdetect.txt", _hwlatdetect, False),
     Tool("cyclictest", "cyclictest", "realtime-tests", ["--help"], None,
          "cyclictest.json", _cyclictest, True),

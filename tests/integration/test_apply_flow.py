@@ -453,7 +453,7 @@ def test_rolled_back_bundles_beyond_keep_are_pruned(host):
 
 
 def test_sigterm_during_the_switch_puts_the_old_state_back(host):
-    from lltune.cli.apply import _sigterm_interrupts
+    from lltune.cli.apply import signals_interrupt
 
     handler_before = signal.getsignal(signal.SIGTERM)
     host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [True])
@@ -472,7 +472,7 @@ def test_sigterm_during_the_switch_puts_the_old_state_back(host):
 
     killer = threading.Thread(target=terminate_once_tuned_is_applying, daemon=True)
     killer.start()
-    with _sigterm_interrupts(), pytest.raises(HostError, match="interrupted.*restored"):
+    with signals_interrupt(signal.SIGTERM), pytest.raises(HostError, match="interrupted.*restored"):
         _apply(host, timeout=120)
     killer.join(10)
     assert tuned_applying.is_set(), "the signal came while tuned was applying"

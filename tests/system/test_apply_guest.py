@@ -371,6 +371,7 @@ def check_validate_result(guest, flow, result, lltune_cpus, main, measuring):
     # thread on each measured CPU.
     assert lltune_cpus and all(parse_list(c) == housekeeping for c in lltune_cpus), lltune_cpus
     assert parse_list(main[0]) == housekeeping, main
+    assert all(len(parse_list(c)) == 1 for c in measuring), measuring
     assert sorted(parse_list(c)[0] for c in measuring) == measured, measuring
     assert result["environment"]["virtualized"], "a guest says it is one"
     # Debian's kernels (6.1 and 6.12) are built without the hwlat, osnoise and timerlat

@@ -15,6 +15,7 @@ from tests.unit.validate.results import make_result
     (["validate", "--tools", "cyclictest,perf"], "--tools: unknown tool(s) perf"),
     (["validate", "--max-latency-us", "0"], "--max-latency-us must be between"),
     (["validate", "--compare", "/nonexistent/result.json"], "/nonexistent/result.json"),
+    (["validate", "--cpus", "2-x"], "--cpus '2-x'"),
 ])
 def test_bad_input_is_refused_before_anything_runs(argv, message, capsys):
     assert main(argv) == 2

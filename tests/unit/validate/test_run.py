@@ -1,6 +1,7 @@
 """Running the tools, with stand-in binaries (shell scripts on a private search path) for the
 faults a real tool shows only now and then: an option refused with exit status 0, a hang, a
-Ctrl-C in the middle. The real tools run in the guests (tests/system/test_validate_guest.py)."""
+Ctrl-C in the middle. The real tools run in the guests (tests/system/test_apply_guest.py,
+test_validate_before_apply and test_validate_after_the_reboot)."""
 
 import os
 import stat
@@ -25,6 +26,11 @@ exit 0
 """
 HANGS = """#!/bin/sh
 exec sleep 3600
+"""
+IGNORES_SIGINT = """#!/bin/sh
+# A tool stuck where SIGINT does not reach it: only SIGKILL ends it.
+trap '' INT
+while :; do sleep 1; done
 """
 STOPS_ON_SIGINT = """#!/bin/sh
 # Writes what it measured when interrupted, as cyclictest does on SIGINT.
@@ -104,6 +110,27 @@ def test_a_hanging_tool_is_stopped_after_its_grace(tmp_path, raw, monkeypatch):
     assert 1.5 <= outcome.seconds < 10
 
 
+def test_a_tool_deaf_to_sigint_is_killed(tmp_path, raw, monkeypatch):
+    monkeypatch.setattr(run, "GRACE_S", 0.5)
+    monkeypatch.setattr(run, "STOP_GRACE_S", 1.0)
+    path = _tool(tmp_path, "oslat", IGNORES_SIGINT)
+    outcome = run.run_tool(tools.BY_NAME["oslat"], path, _measurement(raw), _quiet)
+    assert (outcome.status, outcome.rc) == ("timeout", -9)
+
+
+def test_a_killed_tools_tracer_is_put_back_only_if_it_is_still_current(tmp_path):
+    tracing = tmp_path / "tracing"
+    tracing.mkdir()
+    current = tracing / "current_tracer"
+    current.write_text("hwlat\n")
+    assert run.reset_tracer("hwlat", (str(tmp_path / "absent"), str(tracing))) == str(tracing)
+    assert current.read_text() == "nop\n"
+    current.write_text("function\n")  # someone else's tracer: left alone
+    assert run.reset_tracer("hwlat", (str(tracing),)) is None
+    assert current.read_text() == "function\n"
+    assert run.reset_tracer(None, (str(tracing),)) is None
+
+
 def test_ctrl_c_stops_the_tool_keeps_its_output_and_skips_the_rest(tmp_path, raw):
     stopping = _tool(tmp_path, "cyclictest", STOPS_ON_SIGINT)
     writer = _tool(tmp_path, "oslat", JSON_WRITER)
@@ -150,9 +177,20 @@ def test_tool_lists_are_checked_and_run_in_the_fixed_order():
         tools.parse_tool_list(" , ")
 
 
-def test_every_command_line_bounds_the_run_and_names_the_cpus(raw):
-    measurement = _measurement(raw, duration_s=10)
-    for tool in tools.TOOLS:
-        argv = " ".join(tool.command(tool, "/bin/" + tool.binary, measurement))
-        assert "10" in argv and "2-3" in argv, tool.name
+@pytest.mark.parametrize("name, bounds, cpus, priority", [
+    ("hwlatdetect", ["--duration=10s"], ["--cpu-list=2-3"], []),
+    ("cyclictest", ["--duration=10"], ["--affinity=2-3", "--threads=2"], ["--priority=95"]),
+    ("oslat", ["--duration=10s"], ["--cpu-list=2-3"], ["--rtprio=1"]),
+    ("osnoise", ["-d", "10s"], ["-c", "2-3"], ["-P", "f:1", "-p", "1000000", "-r", "900000"]),
+    ("timerlat", ["-d", "10s"], ["-c", "2-3"], ["-P", "f:95"]),
+])
+def test_every_command_line_bounds_the_run_and_names_the_cpus(raw, name, bounds, cpus,
+                                                              priority):
+    """A run without its duration never ends; the spinning tools run at FIFO 1 (at 95 they
+    would starve the CPU's kernel threads when RT throttling is off)."""
+    tool = tools.BY_NAME[name]
+    argv = tool.command(tool, "/bin/" + tool.binary, _measurement(raw, duration_s=10))
+    for expected in (bounds, cpus, priority):
+        text = " ".join(expected)
+        assert not text or (" %s " % text) in " %s " % " ".join(argv), (name, expected, argv)
     assert os.path.basename(tools.BY_NAME["osnoise"].binary) == "rtla"

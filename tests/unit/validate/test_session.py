@@ -108,7 +108,8 @@ def _run(tmp_path, reader, search_path, wanted, threshold=None, run_id="20261203
                                "kernel": {"cmdline": ["isolcpus=2,3"]}},
                               None, b"cpu: {}\n", found)
     document = session.measure_and_report(options, {}, [2, 3], [0], env, plan, paths, run_id,
-                                          str(raw), reader, tick=lambda name, left: None)
+                                          str(raw), reader, missing,
+                                          tick=lambda name, left: None)
     return document, str(raw), missing
 
 
@@ -117,7 +118,7 @@ def test_a_whole_run_gives_a_schema_valid_result_and_artifacts(tmp_path, stand_i
     document, raw, missing = _run(tmp_path, proc_root, stand_ins,
                                   ["hwlatdetect", "cyclictest", "oslat", "osnoise"], 50)
     jsonschema.validate(document, result.schema())
-    assert missing == []
+    assert missing == {}
     assert os.sched_getaffinity(0) == {0}, "lltune itself moved to housekeeping"
     assert {name: row["status"] for name, row in document["tools"].items()} == {
         "hwlatdetect": "ok", "cyclictest": "ok", "oslat": "ok", "osnoise": "ok"}
@@ -143,10 +144,10 @@ def test_missing_tools_and_tracers_are_named(tmp_path, stand_ins):
     (root / "sys/kernel/tracing/available_tracers").write_text("osnoise timerlat nop\n")
     plan, _, found, missing = session.tool_plan(None, RootReader(str(root)), stand_ins)
     assert [tool.name for tool in plan] == ["cyclictest", "oslat", "osnoise", "timerlat"]
-    assert missing == ["hwlatdetect: the kernel has no hwlat tracer"]
+    assert missing == {"hwlatdetect": "hwlatdetect: the kernel has no hwlat tracer"}
     assert found["cyclictest"]["path"].endswith("/cyclictest")
     _, _, _, missing = session.tool_plan(["oslat"], RootReader(str(root)), (str(tmp_path),))
-    assert missing == ["oslat (package realtime-tests)"]
+    assert missing == {"oslat": "oslat (package realtime-tests)"}
 
 
 def test_a_result_over_the_threshold_fails_unless_only_wakeup_latency_on_a_stock_kernel():
@@ -162,8 +163,37 @@ def test_a_result_over_the_threshold_fails_unless_only_wakeup_latency_on_a_stock
     assert result.verdict(rows, None, 50, False, ok)["status"] == "fail", "oslat is enforced"
     refused = [{"name": "oslat", "status": "refused-option"}]
     assert result.verdict(rows, None, 100, True, refused)["status"] == "incomplete"
+    rows[0]["oslat"]["max_us"] = 20
+    rows[0]["cyclictest"]["overflows"] = 3  # above the 10 ms histogram, below the threshold
+    assert result.verdict(rows, None, 20000, True, ok)["status"] == "pass", \
+        "the tool's own maximum decides, not the histogram's reach"
     assert result.verdict(rows, {"max_us": 120}, 100, True, ok)["over"] == [
         {"cpu": None, "tool": "hwlatdetect", "max_us": 120, "enforced": True}]
+
+
+def test_verify_says_drift_only_for_drift():
+    assert session.verify_status(None) == "not-checked"
+    assert session.verify_status({"ok": True, "drift": []}) == "ok"
+    assert session.verify_status({"ok": False, "drift": ["sysctl.vm.swappiness"],
+                                  "tuned_unavailable": False}) == "drift"
+    assert session.verify_status({"ok": False, "drift": [], "tuned_unavailable": False}) == \
+        "drift", "tuned's own verify failed"
+    assert session.verify_status({"ok": False, "drift": [], "tuned_unavailable": True}) == \
+        "unverified"
+
+
+def test_missing_tools_are_rows_of_the_result(tmp_path, stand_ins, proc_root,
+                                              affinity_restored):
+    plan, paths, found, _ = session.tool_plan(["cyclictest"], proc_root, stand_ins)
+    raw = tmp_path / "20261203T120000Z"
+    raw.mkdir()
+    env = session.environment({}, None, None, found)
+    document = session.measure_and_report(
+        session.Options(duration_s=1), {}, [2, 3], [0], env, plan, paths, raw.name, str(raw),
+        proc_root, {"oslat": "oslat (package realtime-tests)"}, tick=lambda name, left: None)
+    jsonschema.validate(document, result.schema())
+    assert document["tools"]["oslat"] == {"status": "missing", "rc": None, "raw": None,
+                                          "message": "oslat (package realtime-tests)"}
 
 
 def test_the_tools_run_in_order_and_every_name_is_known():
