@@ -60,6 +60,14 @@ def tick_step(span: int) -> int:
         step *= 10
 
 
+def _shown_threshold(histograms: List[Histogram], threshold: Optional[int]) -> Optional[int]:
+    """The threshold when the axis can take it: one far beyond the data (a loose bound, 1 s
+    against 10 ms) would squash every histogram into the first pixels, so it is only named
+    in the legend."""
+    reach = max([pairs[-1][0] + 1 for pairs in histograms if pairs] + [MIN_X_SPAN_US])
+    return threshold if threshold is not None and threshold < 4 * reach else None
+
+
 def _scale(histograms: List[Histogram], threshold: Optional[int]) -> Tuple[Scale, int]:
     reach = [pairs[-1][0] + 1 for pairs in histograms if pairs]
     if threshold is not None:
@@ -138,7 +146,7 @@ def panel(entry: Dict[str, Any], result: Dict[str, Any],
         return parts
     histogram = cyclictest.get("histogram") or []
     before_histogram = (before_cyclictest or {}).get("histogram") or []
-    threshold = result.get("threshold_us")
+    threshold = _shown_threshold([histogram, before_histogram], result.get("threshold_us"))
     scale, step = _scale([histogram, before_histogram], threshold)
     parts += _axes(scale, step)
     parts.append('<path class="histogram" d="%s" fill="%s" fill-opacity="0.6" stroke="%s"/>'

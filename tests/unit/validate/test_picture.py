@@ -165,3 +165,14 @@ def test_a_single_sample_bar_rises_above_the_baseline():
 def test_tick_steps_are_1_2_5_with_at_most_five_intervals():
     assert [tick_step(span) for span in (5, 10, 11, 42, 100, 101, 999)] == [
         1, 2, 5, 10, 20, 50, 200]
+
+
+def test_a_threshold_far_beyond_the_data_is_named_but_does_not_squash_the_axis():
+    """1 s against histograms that end below 50 us: the axis stays the data's, the line is
+    left out of the panel, and the legend still names the threshold."""
+    root = _parse(svg(make_result(n_cpus=1, threshold_us=1000000)))
+    panel = _panels(root)["cpu-2"]
+    assert _with_class(panel, "threshold") == []
+    assert "80" not in _texts(panel) and "1000000" not in " ".join(_texts(panel))
+    legend = [g for g in root.iter() if g.get("id") == "legend"][0]
+    assert any("threshold 1000000 us" in (t.text or "") for t in legend.iter())
