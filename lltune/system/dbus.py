@@ -142,14 +142,6 @@ class SystemBus:
              timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
         """One method call; the reply's body as a list. autostart=False: a service that is
         not running stays so (D-Bus activation would otherwise start it)."""
-        return self.run(self.call_async(destination, path, interface, member, signature, body,
-                                        None, autostart), timeout)
-
-    async def call_async(self, destination: str, path: str, interface: str, member: str,
-                         signature: str = "", body: Sequence[Any] = (),
-                         timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
-        """call() as a coroutine, for calls that wait on another daemon while this bus waits
-        on a third (timeout: its own deadline inside the caller's)."""
         dbus_next = import_dbus_next()
         Message, MessageType = dbus_next.Message, dbus_next.MessageType
         MessageFlag = dbus_next.constants.MessageFlag
@@ -157,11 +149,7 @@ class SystemBus:
         message = Message(destination=destination, path=path, interface=interface,
                           member=member, signature=signature, body=list(body),
                           flags=MessageFlag.NONE if autostart else MessageFlag.NO_AUTOSTART)
-        try:
-            reply = await asyncio.wait_for(self.bus.call(message), timeout)
-        except asyncio.TimeoutError:
-            raise BusUnavailable("the system bus did not answer %s within %gs"
-                                 % (member, timeout)) from None
+        reply = self.run(self.bus.call(message), timeout)
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body else ""
             raise CallFailed(member, reply.error_name or "unknown error", str(text))

@@ -22,12 +22,10 @@ class Systemd:
         except CallFailed:
             return None
 
-    async def enabling(self, units: List[str]) -> None:
-        """EnableUnitFiles and the reload systemctl enable does, as a coroutine: apply runs
-        it while tuned applies the profile (Tuned.switch's `alongside`)."""
-        await self.bus.call_async(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False],
-                                  timeout=CHANGE_TIMEOUT)
-        await self.bus.call_async(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
+    def enable(self, units: List[str]) -> None:
+        self.bus.call(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False],
+                      timeout=CHANGE_TIMEOUT)
+        self.bus.call(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
 
     def disable(self, units: List[str]) -> None:
         self.bus.call(*SYSTEMD, "DisableUnitFiles", "asb", [units, False],

@@ -7,10 +7,8 @@ see one exception with the reason.
 """
 
 import asyncio
-import contextlib
-import inspect
 import re
-from typing import Any, Coroutine, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from lltune.common.errors import EnvironmentProblem, HostError
 from lltune.system.dbus import TUNED, CallFailed, SystemBus, import_dbus_next
@@ -112,32 +110,20 @@ class Tuned:
     def recommended_profile(self) -> str:
         return str(self._call("recommend_profile"))
 
-    def switch(self, profile: str, auto: bool = False,
-               alongside: Optional[Coroutine[Any, Any, None]] = None,
-               alongside_timeout: float = 0.0) -> None:
+    def switch(self, profile: str, auto: bool = False) -> None:
         """Switch to `profile` and wait until tuned has applied it (profile_changed).
 
         auto: through auto_profile, which puts tuned back in automatic selection; tuned then
-        applies its recommended profile, which the caller has checked is `profile`.
-        alongside: other bus work run while tuned applies (it waits on another daemon), done
-        or failed before this returns; not run when tuned refuses the switch."""
+        applies its recommended profile, which the caller has checked is `profile`."""
         timeout = self.apply_timeout
         # After `tuned-adm off` switch_profile only loads the profile; start() applies it,
         # as tuned-adm does.
         start_after = not self.is_running()
         call = ("auto_profile", "", []) if auto else ("switch_profile", "s", [profile])
-        try:
-            self.bus.run(self._switch(profile, call, timeout, start_after, alongside),
-                         timeout + 10 + alongside_timeout)
-        finally:
-            # Never started (tuned refused the switch): closed, so no "never awaited" warning.
-            if alongside is not None and \
-                    inspect.getcoroutinestate(alongside) == inspect.CORO_CREATED:
-                alongside.close()
+        self.bus.run(self._switch(profile, call, timeout, start_after), timeout + 10)
 
     async def _switch(self, profile: str, call: Tuple[str, str, List[Any]], timeout: float,
-                      start_after: bool,
-                      alongside: Optional[Coroutine[Any, Any, None]]) -> None:
+                      start_after: bool) -> None:
         dbus_next = import_dbus_next()
         Message, MessageType = dbus_next.Message, dbus_next.MessageType
         MessageFlag = dbus_next.constants.MessageFlag
@@ -182,28 +168,13 @@ class Tuned:
                                                  flags=MessageFlag.NO_AUTOSTART))
                 if started.message_type == MessageType.ERROR or not started.body[0]:
                     raise TunedError("tuned loaded %s but would not start it" % profile)
-            side = asyncio.ensure_future(alongside) if alongside is not None else None
             try:
                 ok, error = await asyncio.wait_for(outcome, timeout)
-            except BaseException:
-                # tuned timed out or Ctrl-C: stop waiting for the side work (a call already
-                # sent still happens; the caller's undo comes after it on this connection).
-                if side is not None:
-                    side.cancel()
-                    with contextlib.suppress(BaseException):
-                        await side
-                raise
-            side_error: Optional[Exception] = None
-            if side is not None:
-                try:
-                    await side
-                except Exception as exc:  # reported with tuned's own outcome below
-                    side_error = exc
+            except asyncio.TimeoutError:
+                raise TunedError("tuned did not finish applying %s within %gs"
+                                 % (profile, timeout)) from None
             if not ok:
-                raise TunedError("tuned could not apply %s: %s%s" % (
-                    profile, error or "see the journal",
-                    "; meanwhile: %s" % side_error if side_error else ""))
-            if side_error is not None:
-                raise side_error
+                raise TunedError("tuned could not apply %s: %s" % (profile, error or
+                                                                   "see the journal"))
         finally:
             bus.remove_message_handler(on_message)

@@ -79,8 +79,11 @@ def choose_cpus(spec: str, snapshot: Dict[str, Any],
 
 
 def busy_tasks(reader: RootReader, cpus: List[int], own: List[int]) -> List[str]:
-    """User tasks the measurement would preempt: pinned inside `cpus`, or running on one
-    now. Kernel threads and the pids in `own` (lltune, its parents) are not counted."""
+    """User tasks the measurement would preempt: those whose allowed CPUs all lie inside
+    `cpus` (the workload placed there), which cannot move away from the FIFO threads. A task
+    that may run anywhere is not counted even when it runs on one now: the scheduler moves
+    it (before isolation every short-lived command would otherwise stop validate). Kernel
+    threads and the pids in `own` (lltune, its parents) are not counted either."""
     measured = set(cpus)
     found = []
     for pid in reader.listdir("/proc", []):
@@ -93,7 +96,7 @@ def busy_tasks(reader: RootReader, cpus: List[int], own: List[int]) -> List[str]
                 continue  # gone since the listing
             comm = stat[stat.index("(") + 1:stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2:].split()
-            if len(fields) < 37 or int(fields[6]) & PF_KTHREAD:
+            if len(fields) < 7 or int(fields[6]) & PF_KTHREAD:
                 continue
             allowed = next((line.split(":", 1)[1].strip() for line in status.splitlines()
                             if line.startswith("Cpus_allowed_list:")), "")
@@ -101,8 +104,7 @@ def busy_tasks(reader: RootReader, cpus: List[int], own: List[int]) -> List[str]
                 pinned = set(parse_cpulist(allowed)) <= measured if allowed else False
             except ValueError:
                 pinned = False
-            running_here = fields[0] == "R" and int(fields[36]) in measured
-            if pinned or running_here:
+            if pinned:
                 found.append("%s/%s (%s) on CPUs %s" % (pid, tid, comm, allowed or "?"))
     return sorted(found)
 

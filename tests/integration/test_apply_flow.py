@@ -363,12 +363,11 @@ def test_a_file_that_cannot_be_restored_does_not_stop_the_rest(host):
 
 
 def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
-    # A mock fault: Ctrl-C or SIGTERM cannot be delivered at a chosen step for real. The
-    # last step: tuned has applied, the units are enabled, the timer is about to start.
-    def interrupted(systemd, unit):
+    # A mock fault: Ctrl-C or SIGTERM cannot be delivered at a chosen step for real.
+    def interrupted(systemd, units):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Systemd, "start", interrupted)
+    monkeypatch.setattr(Systemd, "enable", interrupted)
     with pytest.raises(HostError, match="interrupted.*restored"):
         _apply(host)
     _assert_untouched(host)
@@ -376,16 +375,16 @@ def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
         "failed-restored"
 
 
-def test_a_unit_enable_failing_while_tuned_applies_is_undone(host):
-    """The units are enabled while tuned applies: systemd refusing is an apply failure like
-    any other, and tuned is back on the previous profile afterwards."""
+def test_a_unit_enable_failing_after_tuned_applied_is_undone(host):
+    """systemd refusing lltune's units is an apply failure like any other: tuned is back on
+    the previous profile and every file restored."""
     host["systemd"].call("org.freedesktop.DBus.Mock", "AddMethod", "sssss", [
         "org.freedesktop.systemd1.Manager", "EnableUnitFiles", "asbb", "ba(sss)",
         "raise dbus.exceptions.DBusException('unit file is bad', "
         "name='org.freedesktop.DBus.Error.InvalidArgs')"])
     with pytest.raises(HostError, match="EnableUnitFiles failed.*restored"):
         _apply(host)
-    assert "switch_profile" in _calls(host), "tuned was switched while the units were enabled"
+    assert "switch_profile" in _calls(host), "tuned was switched before the units"
     _assert_untouched(host)
     assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == \
         "failed-restored"

@@ -130,9 +130,9 @@ def test_recipe_key_changes_with_the_recipe_only():
     assert image.recipe_key(changed) != key
 
 
-# The key of the Debian 12 image as last meant (linuxptp added for the PTP tests). Changing the
+# The key of the Debian 12 image as last meant (rtla added for lltune validate). Changing the
 # bookworm recipe rebuilds that image on every machine: when you mean to, update this key.
-BOOKWORM_KEY = "5f8393bf3b15d801a3c9e264dc137024f34c90bc0633fe3497f622f7f247ab20"
+BOOKWORM_KEY = "ec964d9d595e25823a6fe01c57337b138d935208bbcca1bb5fabd184d4e8aed8"
 
 
 def test_bookworm_recipe_is_unchanged():
