@@ -8,7 +8,7 @@ ToolOutputError, never a bare exception: the caller records the tool as failed w
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lltune.validate.stats import Histogram
 
@@ -124,6 +124,15 @@ def _cpu_of(tool: str, thread: Dict[str, Any], where: str, seen: Dict[int, Any])
     return cpu
 
 
+def _thread_objects(tool: str, document: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """("thread N", its object) of an rt-tests JSON document, in key order."""
+    for index, thread in sorted(document["thread"].items()):
+        where = "thread %s" % index
+        if not isinstance(thread, dict):
+            raise ToolOutputError(tool, "%s is not an object" % where)
+        yield where, thread
+
+
 def cyclictest_json(text: str) -> Dict[int, Dict[str, Any]]:
     """{cpu: {"samples", "min_us", "avg_us", "max_us", "histogram", "overflows"}} from the file
     cyclictest --json=FILE writes (write_stats, rt-tests 2.4 .. 2.10).
@@ -137,10 +146,7 @@ def cyclictest_json(text: str) -> Dict[int, Dict[str, Any]]:
     divisor = 1000 if document.get("resolution_in_ns") == 1 else 1
     histogram_given = bool(_HISTOGRAM_OPTION.search(str(document.get("cmdline:", ""))))
     parsed: Dict[int, Dict[str, Any]] = {}
-    for index, thread in sorted(document["thread"].items()):
-        where = "thread %s" % index
-        if not isinstance(thread, dict):
-            raise ToolOutputError(tool, "%s is not an object" % where)
+    for where, thread in _thread_objects(tool, document):
         cpu = _cpu_of(tool, thread, where, parsed)
         cycles = _number(tool, thread, "cycles", where)
         pairs = _bucket_pairs(tool, thread.get("histogram", {}), where)
@@ -245,10 +251,7 @@ def _oslat_json(text: str) -> Dict[int, Dict[str, Any]]:
     last_label = None if _OSLAT_SHIFTED_BUCKETS.search(cmdline) else float(
         option.group(1) if option else _OSLAT_DEFAULT_BUCKETS)
     parsed: Dict[int, Dict[str, Any]] = {}
-    for index, thread in sorted(document["thread"].items()):
-        where = "thread %s" % index
-        if not isinstance(thread, dict):
-            raise ToolOutputError(tool, "%s is not an object" % where)
+    for where, thread in _thread_objects(tool, document):
         cpu = _cpu_of(tool, thread, where, parsed)
         histogram, overflows = _oslat_histogram(
             _bucket_pairs(tool, thread.get("histogram", {}), where), last_label)
