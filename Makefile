@@ -73,7 +73,8 @@ bench-guest: apt-deps $(VENV)/.test-stamp
 # tests/unit/validate/fixtures/<suite>/, where the parsers' tests read it.
 capture-rt-output: apt-deps $(VENV)/.test-stamp
 	LLTUNE_CAPTURE_FIXTURES=1 $(PY) -m pytest -q tests/system/test_apply_guest.py \
-		-k "test_scan_gen_config_audit or test_validate_before_apply"
+		-k "test_scan_gen_config_audit or test_validate_before_apply or \
+		test_validate_on_the_realtime_kernel"
 
 clean:
 	rm -rf $(VENV) $(VENV39) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -15,8 +15,9 @@ profile layout) and ``trixie`` (Debian 13, tuned 2.25.1, RHEL 10's layout). With
 prints the bare value.
 
 The image is a plain ext4 file system (``base.raw``) packed with ``mkfs.ext4 -d`` from a
-root tree that ``mmdebstrap`` makes from Debian packages, plus the kernel and initrd copied
-out of it for QEMU's direct kernel boot. No loop mount, no root mount.
+root tree that ``mmdebstrap`` makes from Debian packages, plus the kernels and initrds (the
+standard flavour and PREEMPT_RT) copied out of it for QEMU's direct kernel boot. No loop
+mount, no root mount.
 
 It is cached under ``$LLTUNE_RIG_CACHE`` (default ``~/.cache/lltune-rig``) in
 ``images/<key>/`` where ``key`` is the sha256 of the suite's recipe (suite, packages, files
@@ -44,10 +45,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 # Bump when the build *procedure* changes in a way the recipe data does not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the PREEMPT_RT kernel copied out beside the standard one
 
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "udev", "kmod",
@@ -62,6 +63,10 @@ PACKAGES = [
     # module: without both, Debian's tuned has no scheduler and no irqbalance plugin.
     "linux-perf", "python3-schedutils",
     "irqbalance", "rt-tests", "rtla",  # rt-tests 2.4, rtla 6.1: what lltune validate runs
+    # Debian's PREEMPT_RT flavour, a second kernel booted only by the validate test: unlike
+    # the standard flavour it has the hwlat, osnoise and timerlat tracers that rtla and
+    # hwlatdetect need (read from both flavours' /boot/config-*).
+    "linux-image-rt-amd64",
     # ptp4l and phc2sys for the PTP tests (the units RHEL ships are written by the tests:
     # Debian's linuxptp has templated ones instead).
     "linuxptp",
@@ -86,7 +91,7 @@ PACKAGES_TRIXIE = [
     # uses os.sched_* where Python has them (3.13 does), so python3-schedutils is not
     # needed (the smoke test checks the plugins are there and schedutils is not).
     "linux-perf",
-    "irqbalance", "rt-tests", "rtla", "linuxptp",
+    "irqbalance", "rt-tests", "rtla", "linuxptp", "linux-image-rt-amd64",
 ]
 
 # Units that would start background work at random times during a test.
@@ -266,10 +271,18 @@ class Image:
         self.disk = self.dir / "base.raw"
         self.kernel = self.dir / "vmlinuz"
         self.initrd = self.dir / "initrd.img"
+        self.kernel_rt = self.dir / "vmlinuz-rt"
+        self.initrd_rt = self.dir / "initrd-rt.img"
+
+    def boot_files(self, flavour: str = "standard") -> Tuple[Path, Path]:
+        """The kernel and initrd of one flavour: "standard" or "rt" (PREEMPT_RT)."""
+        if flavour == "rt":
+            return self.kernel_rt, self.initrd_rt
+        return self.kernel, self.initrd
 
     def complete(self) -> bool:
-        return all(p.is_file() for p in (self.disk, self.kernel, self.initrd,
-                                          self.dir / "recipe.json"))
+        return all(p.is_file() for p in (self.disk, self.kernel, self.initrd, self.kernel_rt,
+                                          self.initrd_rt, self.dir / "recipe.json"))
 
     @property
     def suite(self) -> Optional[str]:
@@ -417,18 +430,15 @@ def _customise(root: Path, recipe: dict) -> None:
     shadow.write_text("\n".join(out) + "\n")
 
 
-def _boot_file(root: Path, name: str) -> Path:
-    """Resolve /vmlinuz or /initrd.img (symlinks relative to the tree, not the host)."""
-    link = root / name
-    if link.is_symlink():
-        target = os.readlink(str(link))
-        link = root / target.lstrip("/") if target.startswith("/") else root / target
-    if not link.is_file():
-        boot = sorted((root / "boot").glob(name.split(".")[0] + "*"))
-        if not boot:
-            raise RigError("no %s in the built tree" % name)
-        link = boot[-1]
-    return link
+def _boot_file(root: Path, name: str, flavour: str) -> Path:
+    """/boot/vmlinuz-* or /boot/initrd.img-* of one kernel flavour. Not the /vmlinuz link:
+    with two flavours of one version installed it names whichever dpkg configured last."""
+    found = [p for p in sorted((root / "boot").glob(name + "-*"))
+             if p.is_file() and p.name.endswith("-rt-amd64") == (flavour == "rt")]
+    if len(found) != 1:
+        raise RigError("%d %s kernel files %s-* in the built tree (want one): %s"
+                       % (len(found), flavour, name, [p.name for p in found]))
+    return found[0]
 
 
 def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
@@ -468,8 +478,11 @@ def build(recipe: Optional[dict] = None, force: bool = False) -> Image:
                      % (recipe["suite"], key[:12]))
                 _run(cmd, log, timeout=1500)
                 _customise(root, recipe)
-                shutil.copyfile(str(_boot_file(root, "vmlinuz")), str(tmp / "vmlinuz"))
-                shutil.copyfile(str(_boot_file(root, "initrd.img")), str(tmp / "initrd.img"))
+                built = Image(tmp)
+                for flavour in ("standard", "rt"):
+                    for name, dest in zip(("vmlinuz", "initrd.img"),
+                                          built.boot_files(flavour)):
+                        shutil.copyfile(str(_boot_file(root, name, flavour)), str(dest))
                 _run([_which("mkfs.ext4"), "-q", "-F", "-L", "lltune-root", "-d", str(root),
                       str(tmp / "base.raw"), recipe["image_size"]], log, timeout=900)
             _safe_rmtree(root)

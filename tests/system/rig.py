@@ -318,6 +318,7 @@ class Guest:
         self.ready = {}  # type: dict
         self.proc = None  # type: Optional[subprocess.Popen]
         self.extra_append = ""
+        self.flavour = "standard"  # the kernel flavour of the current boot (image.boot_files)
         self.boot_seconds = []  # type: List[float]
         self._accel_forced = False
         for d in ("ctl/req", "ctl/res", "ctl/ready", "results"):
@@ -445,7 +446,7 @@ class Guest:
     # -- boot -----------------------------------------------------------------------------
 
     def qemu_argv(self, append: str) -> List[str]:
-        img = self.image
+        kernel, initrd = self.image.boot_files(self.flavour)
         if self.accel == "kvm":
             accel = ["-accel", "kvm", "-cpu", "host"]
         else:
@@ -461,7 +462,7 @@ class Guest:
             "-nodefaults", "-display", "none", "-no-reboot",
             "-chardev", "file,id=con,path=%s,append=on" % _qopt(self.console_log),
             "-serial", "chardev:con",
-            "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", append,
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
             # writeback (not unsafe): guest flushes reach the host file, so a hard kill
             # loses what a power cut would, no more.
             "-drive", "file=%s,if=none,id=disk0,format=qcow2,cache=writeback"
@@ -500,8 +501,9 @@ class Guest:
         with open(self.console_log, "a") as f:
             f.write("\n===== rig: %s: %s =====\n" % (time.strftime("%H:%M:%S"), text))
 
-    def boot(self, extra_append: str = "") -> dict:
-        """Start QEMU on the overlay and wait for the agent; return its ready record."""
+    def boot(self, extra_append: str = "", flavour: str = "standard") -> dict:
+        """Start QEMU on the overlay and wait for the agent; return its ready record.
+        `flavour` "rt" boots the image's PREEMPT_RT kernel instead of the standard one."""
         if self.running():
             raise RigError("boot(): the guest is already running")
         others = [g for g in _RUNNING if g is not self and g.running()]
@@ -509,6 +511,7 @@ class Guest:
             raise RigError("boot(): the %s guest is still running in this process (one QEMU "
                            "at a time: close it first)" % others[0].suite)
         self.boots += 1
+        self.flavour = flavour
         self.extra_append = extra_append.strip()
         append = "%s rig.boot=%d %s" % (BASE_APPEND, self.boots, self.extra_append)
         append = append.strip()
@@ -516,8 +519,8 @@ class Guest:
         for d in ("req", "res"):
             shutil.rmtree(self.ctl / d, ignore_errors=True)
             (self.ctl / d).mkdir()
-        self._mark_console("boot %d of the %s guest, %s, append: %s"
-                           % (self.boots, self.suite, self.accel, append))
+        self._mark_console("boot %d of the %s guest, %s, %s kernel, append: %s"
+                           % (self.boots, self.suite, self.accel, flavour, append))
         started = time.monotonic()
         self._spawn(append)
         _RUNNING[:] = [g for g in _RUNNING if g is not self and g.running()] + [self]
@@ -656,7 +659,8 @@ class Guest:
                        "printf %s \"${TUNED_BOOT_CMDLINE:-}\"", timeout=60, check=True)
         return res.stdout.strip()
 
-    def reboot(self, cmdline_from_bootcmdline: bool = False, extra_append: str = "") -> dict:
+    def reboot(self, cmdline_from_bootcmdline: bool = False, extra_append: str = "",
+               flavour: str = "standard") -> dict:
         """Reboot on the same disk (`systemctl reboot` in the guest, then a new QEMU).
 
         With `cmdline_from_bootcmdline`, play GRUB's part: append the guest's
@@ -665,7 +669,7 @@ class Guest:
         if cmdline_from_bootcmdline:
             append = (self.tuned_boot_cmdline() + " " + extra_append).strip()
         self.shutdown("reboot")
-        return self.boot(append)
+        return self.boot(append, flavour)
 
     def kill(self, boot_again: bool = True, extra_append: str = "") -> Optional[dict]:
         """Pull the plug: SIGKILL QEMU with no warning to the guest, then (by default)

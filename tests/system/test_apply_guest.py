@@ -374,8 +374,9 @@ def check_validate_result(guest, flow, result, lltune_cpus, main, measuring):
     assert all(len(parse_list(c)) == 1 for c in measuring), measuring
     assert sorted(parse_list(c)[0] for c in measuring) == measured, measuring
     assert result["environment"]["virtualized"], "a guest says it is one"
-    # Debian's kernels (6.1 and 6.12) are built without the hwlat, osnoise and timerlat
-    # tracers (RHEL's have them): validate must say so, per tool, and measure the rest.
+    # Debian's standard kernels (6.1 and 6.12) are built without the hwlat, osnoise and
+    # timerlat tracers (its PREEMPT_RT ones and RHEL's have them): validate must say so, per
+    # tool, and measure the rest.
     tracers = set(run(guest, "cat /sys/kernel/tracing/available_tracers").stdout.split())
     expected = {"cyclictest": "ok", "oslat": "ok"}
     for tool, tracer in (("hwlatdetect", "hwlat"), ("osnoise", "osnoise"),
@@ -400,19 +401,27 @@ def check_validate_result(guest, flow, result, lltune_cpus, main, measuring):
     return directory
 
 
-def save_validate(guest, flow, directory, name, capture):
-    """The result, report and picture under tests/system/results/; with
-    LLTUNE_CAPTURE_FIXTURES=1 the tools' raw output too, as the parsers' real fixtures."""
+def capturing():
+    return os.environ.get("LLTUNE_CAPTURE_FIXTURES") == "1"
+
+
+def save_validate(guest, flow, directory, name, capture=(), environment=False):
+    """The result, report and picture under tests/system/results/; the raw output of the
+    tools named in `capture` (and with `environment` the versions and /proc files) into the
+    parsers' real fixtures (LLTUNE_CAPTURE_FIXTURES=1 asks for it)."""
+    from lltune.validate import tools
+
     out = VALIDATE_RESULTS / ("validate-%s-%s" % (guest.suite, name))
     out.mkdir(parents=True, exist_ok=True)
     files = ["result.json", "report.md", "latency.svg"]
     for item in files + (["compare.json"] if name == "after" else []):
         (out / item).write_text(run(guest, "cat %s/%s" % (directory, item)).stdout)
-    if capture:
-        real = FIXTURES / guest.suite
-        real.mkdir(parents=True, exist_ok=True)
-        for item in flow["validate_raw"]:
-            (real / item).write_text(run(guest, "cat %s/%s" % (directory, item)).stdout)
+    real = FIXTURES / guest.suite
+    real.mkdir(parents=True, exist_ok=True)
+    for tool in capture:
+        item = tools.BY_NAME[tool].output
+        (real / item).write_text(run(guest, "cat %s/%s" % (directory, item)).stdout)
+    if environment:
         (real / "versions.txt").write_text(run(
             guest, "cyclictest --help 2>&1 | head -1; oslat --version 2>&1 | head -1; "
                    "rtla --help 2>&1 | grep -i version | head -1; "
@@ -433,8 +442,34 @@ def test_validate_before_apply(guest, flow):
     assert result["verdict"]["status"] == "no-threshold"
     directory = check_validate_result(guest, flow, result, lltune_cpus, main, measuring)
     flow["validate_before"] = result["id"]
-    save_validate(guest, flow, directory, "before",
-                  os.environ.get("LLTUNE_CAPTURE_FIXTURES") == "1")
+    save_validate(guest, flow, directory, "before", *(
+        (("cyclictest", "oslat"), True) if capturing() else ()))
+
+
+def test_validate_on_the_realtime_kernel(guest, flow):
+    """Issue 14: Debian's PREEMPT_RT kernel has the tracers its standard kernel lacks, so
+    every tool measures, hwlatdetect and rtla included; on an RT kernel the wake-up threshold
+    is enforced. LLTUNE_CAPTURE_FIXTURES=1 keeps rtla's and hwlatdetect's real output as the
+    parsers' fixtures. The guest boots its standard kernel again after."""
+    guest.reboot(flavour="rt")
+    try:
+        assert run(guest, "cat /sys/kernel/realtime").stdout.strip() == "1"
+        tracers = set(run(guest, "cat /sys/kernel/tracing/available_tracers").stdout.split())
+        assert {"hwlat", "osnoise", "timerlat"} <= tracers, tracers
+        rc, result, lltune_cpus, main, measuring, err = validate_watched(
+            guest, flow["isolated"], "--max-latency-us 1000000")
+        assert rc == 0, err
+        assert result["environment"]["realtime_kernel"] is True
+        assert result["verdict"]["status"] == "pass", result["verdict"]
+        directory = check_validate_result(guest, flow, result, lltune_cpus, main, measuring)
+        # hwlatdetect's report parsed: "Samples recorded" counts gaps over its threshold.
+        hwlat = result["hwlatdetect"]
+        assert hwlat and hwlat["samples"] >= 0 and hwlat["window_us"] > 0, hwlat
+        save_validate(guest, flow, directory, "rt",
+                      ("hwlatdetect", "osnoise", "timerlat") if capturing() else ())
+    finally:
+        guest.reboot()
+    assert run(guest, "cat /sys/kernel/realtime 2>/dev/null || echo 0").stdout.strip() == "0"
 
 
 def test_the_generated_config_applies_unedited(guest, flow):
