@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 from types import ModuleType
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from lltune.common.errors import EnvironmentProblem
 
@@ -75,15 +75,45 @@ def import_dbus_next(vendor_dir: str = VENDOR_DIR) -> ModuleType:
 
 
 class SystemBus:
-    """`with SystemBus() as bus: bus.call(*SYSTEMD, "GetUnit", "s", ["tuned.service"])`."""
+    """`with SystemBus() as bus: bus.call(*SYSTEMD, "GetUnit", "s", ["tuned.service"])`.
+
+    Inside `with SystemBus.sharing():` every SystemBus borrows that block's connection (each
+    keeps its own timeout): a command that scans and then applies connects once."""
+
+    _shared: Optional["SystemBus"] = None
 
     def __init__(self, timeout: float = 5.0, address: Optional[str] = None):
         self.timeout = timeout
         self.address = address
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.bus: Any = None
+        self.borrowed = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def sharing(cls) -> Iterator[None]:
+        """One connection for the block. Without a bus nothing is shared: each SystemBus then
+        fails on its own, with its own message."""
+        if cls._shared is not None:
+            yield  # an outer block shares already
+            return
+        try:
+            shared = cls(timeout=3.0).__enter__()  # the scan's probes' bound
+        except BusUnavailable:
+            yield
+            return
+        cls._shared = shared
+        try:
+            yield
+        finally:
+            cls._shared = None
+            shared.close()
 
     def __enter__(self) -> "SystemBus":
+        shared = SystemBus._shared
+        if shared is not None and self.address is None and shared.bus is not None:
+            self.loop, self.bus, self.borrowed = shared.loop, shared.bus, True
+            return self
         dbus_next = import_dbus_next()
         BusType, MessageBus = dbus_next.BusType, dbus_next.aio.MessageBus
         self.loop = asyncio.new_event_loop()
@@ -110,6 +140,9 @@ class SystemBus:
         self.close()
 
     def close(self) -> None:
+        if self.borrowed:
+            self.loop, self.bus, self.borrowed = None, None, False
+            return
         if self.bus is not None:
             # A bus that is already gone needs no goodbye.
             with contextlib.suppress(Exception):
@@ -137,11 +170,35 @@ class SystemBus:
             raise BusUnavailable("the system bus did not answer within %gs"
                                  % (timeout or self.timeout)) from None
 
+    def begin(self, awaitable: Any) -> "asyncio.Task[Any]":
+        """Start bus work that waits on one daemon while the next run() waits on another;
+        settle() it before anything that must come after it."""
+        assert self.loop is not None
+        return self.loop.create_task(awaitable)
+
+    def settle(self, task: "asyncio.Task[Any]", wait: bool, timeout: float) -> Any:
+        """Wait for begun work and return its result (its error raised), or with wait=False
+        cancel it: what it already sent is still done by the peer, in the order sent."""
+        assert self.loop is not None
+        if wait:
+            return self.run(task, timeout)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            self.loop.run_until_complete(task)
+        return None
+
     def call(self, destination: str, path: str, interface: str, member: str,
              signature: str = "", body: Sequence[Any] = (),
              timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
         """One method call; the reply's body as a list. autostart=False: a service that is
         not running stays so (D-Bus activation would otherwise start it)."""
+        return self.run(self.call_async(destination, path, interface, member, signature, body,
+                                        None, autostart), timeout)
+
+    async def call_async(self, destination: str, path: str, interface: str, member: str,
+                         signature: str = "", body: Sequence[Any] = (),
+                         timeout: Optional[float] = None, autostart: bool = True) -> List[Any]:
+        """call() as a coroutine (timeout: its own deadline, within the caller's)."""
         dbus_next = import_dbus_next()
         Message, MessageType = dbus_next.Message, dbus_next.MessageType
         MessageFlag = dbus_next.constants.MessageFlag
@@ -149,7 +206,11 @@ class SystemBus:
         message = Message(destination=destination, path=path, interface=interface,
                           member=member, signature=signature, body=list(body),
                           flags=MessageFlag.NONE if autostart else MessageFlag.NO_AUTOSTART)
-        reply = self.run(self.bus.call(message), timeout)
+        try:
+            reply = await asyncio.wait_for(self.bus.call(message), timeout)
+        except asyncio.TimeoutError:
+            raise BusUnavailable("the system bus did not answer %s within %gs"
+                                 % (member, timeout)) from None
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body else ""
             raise CallFailed(member, reply.error_name or "unknown error", str(text))

@@ -22,10 +22,12 @@ class Systemd:
         except CallFailed:
             return None
 
-    def enable(self, units: List[str]) -> None:
-        self.bus.call(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False],
-                      timeout=CHANGE_TIMEOUT)
-        self.bus.call(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
+    async def enabling(self, units: List[str]) -> None:
+        """EnableUnitFiles and the reload `systemctl enable` does, as a coroutine: apply
+        runs it while tuned applies the profile (SystemBus.begin)."""
+        await self.bus.call_async(*SYSTEMD, "EnableUnitFiles", "asbb", [units, False, False],
+                                  timeout=CHANGE_TIMEOUT)
+        await self.bus.call_async(*SYSTEMD, "Reload", timeout=CHANGE_TIMEOUT)
 
     def disable(self, units: List[str]) -> None:
         self.bus.call(*SYSTEMD, "DisableUnitFiles", "asb", [units, False],

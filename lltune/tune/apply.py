@@ -1,8 +1,9 @@
 """apply: the edge where lltune changes a host.
 
 plan -> lock -> record tuned's state -> back up every file it will write -> write files
-atomically -> switch tuned over D-Bus and wait for the result -> tuned's verify -> enable
-lltune's units. Any failure puts back the previous profile and files before exiting non-zero.
+atomically -> switch tuned over D-Bus and wait for the result, enabling lltune's units
+meanwhile -> tuned's verify -> start the verify timer. Any failure puts back the previous
+profile and files before exiting non-zero.
 Nothing here decides *what* to set: that is the plan and the renderer, pure functions.
 """
 
@@ -19,7 +20,7 @@ from lltune.config.loader import Config
 from lltune.model.profile import PROFILE_NAME
 from lltune.system import journal
 from lltune.system.dbus import SystemBus
-from lltune.system.systemd import Systemd
+from lltune.system.systemd import CHANGE_TIMEOUT, Systemd
 from lltune.system.tuned import TUNED_APPLY_TIMEOUT, Tuned, verify_failures
 from lltune.tune import backup
 from lltune.tune.plan import Change, build, table
@@ -169,15 +170,24 @@ def apply(config: Config, snapshot: Dict[str, Any], root: str = "/",
         try:
             step("install %s" % ", ".join(sorted(rendered.files)))
             _write_files(rendered, root)
-            step("switch tuned to %s and wait for it to apply" % PROFILE_NAME)
-            tuned.switch(PROFILE_NAME)
+            # Both wait on a daemon (tuned's plugins, systemd's reload): the units are
+            # enabled while tuned applies. Settled before verify or the undo uses the bus; a
+            # failure of either is undone below, units_before included.
+            step("switch tuned to %s and wait for it to apply; enable %s meanwhile"
+                 % (PROFILE_NAME, ", ".join(UNITS)))
+            enabling = bus.begin(systemd.enabling(UNITS))
+            switched = False
+            try:
+                tuned.switch(PROFILE_NAME)
+                switched = True
+            finally:
+                bus.settle(enabling, wait=switched, timeout=2 * CHANGE_TIMEOUT + 10)
             step("verify with tuned")
             failures = verify_failures(*tuned.verify())
             if failures:
                 raise HostError("tuned's verify failed after apply: %s"
                                 % "; ".join(failures[:5]))
-            step("enable %s" % ", ".join(UNITS))
-            systemd.enable(UNITS)
+            step("start %s" % TIMER)
             systemd.start(TIMER)
         except (LLTuneError, OSError, KeyboardInterrupt) as exc:
             if isinstance(exc, KeyboardInterrupt):

@@ -363,11 +363,12 @@ def test_a_file_that_cannot_be_restored_does_not_stop_the_rest(host):
 
 
 def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
-    # A mock fault: Ctrl-C or SIGTERM cannot be delivered at a chosen step for real.
-    def interrupted(systemd, units):
+    # A mock fault: Ctrl-C or SIGTERM cannot be delivered at a chosen step for real. The
+    # last step: tuned has applied, the units are enabled, the timer is about to start.
+    def interrupted(systemd, unit):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Systemd, "enable", interrupted)
+    monkeypatch.setattr(Systemd, "start", interrupted)
     with pytest.raises(HostError, match="interrupted.*restored"):
         _apply(host)
     _assert_untouched(host)
@@ -375,19 +376,51 @@ def test_interrupted_apply_puts_the_old_state_back(host, monkeypatch):
         "failed-restored"
 
 
-def test_a_unit_enable_failing_after_tuned_applied_is_undone(host):
-    """systemd refusing lltune's units is an apply failure like any other: tuned is back on
-    the previous profile and every file restored."""
+def test_a_unit_enable_failing_while_tuned_applies_is_undone(host):
+    """The units are enabled while tuned applies: systemd refusing is an apply failure like
+    any other, and tuned is back on the previous profile and every file restored."""
     host["systemd"].call("org.freedesktop.DBus.Mock", "AddMethod", "sssss", [
         "org.freedesktop.systemd1.Manager", "EnableUnitFiles", "asbb", "ba(sss)",
         "raise dbus.exceptions.DBusException('unit file is bad', "
         "name='org.freedesktop.DBus.Error.InvalidArgs')"])
     with pytest.raises(HostError, match="EnableUnitFiles failed.*restored"):
         _apply(host)
-    assert "switch_profile" in _calls(host), "tuned was switched before the units"
+    assert "switch_profile" in _calls(host), "tuned was switched while the units were enabled"
     _assert_untouched(host)
     assert backup.list_bundles()[0].read_json(backup.STATE_FILE)["status"] == \
         "failed-restored"
+
+
+def _systemd_calls(host):
+    return [str(call[1]) for call in host["systemd"].call("org.freedesktop.DBus.Mock",
+                                                          "GetCalls")[0]]
+
+
+def test_the_units_are_enabled_while_tuned_applies(host):
+    """A switch that never finishes: systemd has enabled the units and reloaded meanwhile,
+    and the undo after tuned's timeout disables them again (units_before)."""
+    host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [True])
+    enabled_meanwhile = threading.Event()
+
+    def release_once_systemd_reloaded():
+        # Bounded wait on the systemd mock's record; then the undo's switch back may finish.
+        for _ in range(600):
+            if "Reload" in _systemd_calls(host):
+                enabled_meanwhile.set()
+                break
+            enabled_meanwhile.wait(0.05)
+        host["tuned"].call("org.lltune.test.TunedMock", "SetHang", "b", [False])
+
+    watcher = threading.Thread(target=release_once_systemd_reloaded, daemon=True)
+    watcher.start()
+    with pytest.raises(HostError, match="did not finish applying.*restored"):
+        _apply(host, timeout=5)
+    watcher.join(10)
+    assert enabled_meanwhile.is_set(), "systemd reloaded while tuned was still applying"
+    calls = _systemd_calls(host)
+    assert calls.index("EnableUnitFiles") < calls.index("Reload") < calls.index(
+        "DisableUnitFiles")
+    _assert_untouched(host)
 
 
 @pytest.mark.tuned_params({"profiles": PROFILES, "active": "virtual-guest", "mode": "auto",
