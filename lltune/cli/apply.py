@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, Optional
 
-from lltune.common.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, InputError
+from lltune.common.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, EnvironmentProblem, InputError
 from lltune.config.loader import Config, load
 from lltune.system import journal
 from lltune.tune import backup
@@ -69,8 +69,6 @@ def signals_interrupt(*numbers: int) -> Iterator[None]:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from lltune.tune import apply, render
-
     if args.keep < 1:
         raise InputError("--keep must be at least 1")
     if not 1 <= args.timeout <= 3600:
@@ -78,6 +76,18 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.snapshot and not args.plan:
         raise InputError("--snapshot works with --plan only: apply reads the live host")
     config = load(args.config)
+    if args.snapshot:
+        return _plan_or_apply(args, config)
+    from lltune.system.dbus import SystemBus
+
+    # The scan's probes, the plugin query and apply itself: one connection.
+    with SystemBus.sharing():
+        return _plan_or_apply(args, config)
+
+
+def _plan_or_apply(args: argparse.Namespace, config: Config) -> int:
+    from lltune.tune import apply, render
+
     if args.plan:
         if args.snapshot:
             from lltune.model.snapshot import load as load_snapshot
@@ -130,11 +140,26 @@ def _config_for_verify(path: Optional[str], state: Optional[Dict[str, Any]]) -> 
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from lltune.tune.session import lock_holder
     from lltune.tune.verify import latest_state, verify
 
+    holder = lock_holder()
+    if holder is not None:
+        # The hourly timer may fire while an administrator applies: a host half-way through
+        # a change is not drift, and a verify asking tuned mid-switch only slows it down.
+        message = ("an lltune apply or rollback is running (pid %s): verify skipped, the "
+                   "host is half-way through a change" % holder)
+        if args.log:
+            journal.info("verify: skipped: " + message.split(": ", 1)[0])
+            print("verify: skipped (%s)" % message)
+            return 0
+        raise EnvironmentProblem(message + "; run verify when it has finished")
     state = latest_state()
     config = _config_for_verify(args.config, state)
-    report = verify(config, state)
+    from lltune.system.dbus import SystemBus
+
+    with SystemBus.sharing():
+        report = verify(config, state)
     if args.format == "json":
         sys.stdout.write(json.dumps(report, indent=1) + "\n")
     else:

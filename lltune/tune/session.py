@@ -99,6 +99,25 @@ class Lock:
             os.close(self.fd)  # closing releases the flock
 
 
+def lock_holder(root: str = "/") -> Optional[str]:
+    """The pid written in /run/lltune.lock while an apply or rollback holds it, else None.
+    Probed and let go at once, never held: a verify running must not make an apply fail."""
+    try:
+        fd = os.open(host_path(root, LOCK_FILE),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None  # no lock file: no apply has run since boot (or it is not ours to read)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing releases a shared lock the probe got
+    return None
+
+
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM are ignored while the previous state is put back: an undo cut

@@ -152,6 +152,41 @@ def test_a_second_lock_fails_at_once(tmp_path):
         pass  # released when the first holder left
 
 
+def test_the_lock_probe_names_the_holder_and_never_holds_it(tmp_path):
+    from lltune.tune.session import lock_holder
+
+    root = str(tmp_path)
+    (tmp_path / "run").mkdir()
+    assert lock_holder(root) is None  # no lock file yet
+    with Lock(root):
+        assert lock_holder(root) == str(os.getpid())
+    assert lock_holder(root) is None  # the file stays, nobody holds it
+    with Lock(root):
+        pass  # the probe took nothing an apply then waits for
+    (tmp_path / "run" / "lltune.lock").unlink()
+    (tmp_path / "run" / "lltune.lock").symlink_to(tmp_path / "elsewhere")
+    assert lock_holder(root) is None
+
+
+@pytest.mark.parametrize("log, code", [(False, 3), (True, 0)])
+def test_verify_skips_while_an_apply_holds_the_lock(tmp_path, monkeypatch, capsys, log, code):
+    """The hourly unit (--log) says so and succeeds; a verify by hand is exit 3. Neither
+    reads the host nor asks tuned: a host half-way through a change is not drift."""
+    from lltune.cli import apply as cli_apply
+    from lltune.tune import session, verify
+
+    monkeypatch.setattr(session, "LOCK_FILE", str(tmp_path / "lltune.lock"))
+    monkeypatch.setattr(verify, "latest_state", lambda: pytest.fail("verify read the state"))
+    monkeypatch.setattr(cli_apply.journal, "info", lambda *a, **k: logged.append(a[0]))
+    logged = []
+    with Lock():
+        assert main(["verify"] + (["--log"] if log else [])) == code
+    out, err = capsys.readouterr()
+    held = "an lltune apply or rollback is running (pid %d)" % os.getpid()
+    assert held in (out if log else err)
+    assert logged == (["verify: skipped: " + held] if log else [])
+
+
 def test_save_originals_records_bytes_and_metadata(state, tmp_path):
     existing = tmp_path / "tuned.conf"
     existing.write_bytes(b"old bytes\n")

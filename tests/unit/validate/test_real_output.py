@@ -1,8 +1,8 @@
 """The parsers on real tool output: what `make capture-rt-output` saved from the guests'
-validate runs (Debian 12: rt-tests 2.4; Debian 13: rt-tests 2.6), with the command lines lltune
-itself gives. Each suite's files name the CPUs the run measured. Debian's kernels have no hwlat,
-osnoise or timerlat tracer, so hwlatdetect and rtla output is not captured there: their parsers
-are tested on output written from the tools' own formats (test_parse.py)."""
+validate runs (Debian 12: rt-tests 2.4, rtla 6.1; Debian 13: rt-tests 2.6, rtla 6.12), with the
+command lines lltune itself gives. cyclictest and oslat come from the run on the standard
+kernel; hwlatdetect, osnoise and timerlat from the run on Debian's PREEMPT_RT kernel (the
+standard one has none of their tracers). Every run measured the same CPUs."""
 
 import os
 import re
@@ -68,3 +68,43 @@ def test_the_guests_proc_files_parse(suite):
     assert "LOC" in irqs and sorted(irqs["LOC"]) == list(range(4))
     soft = interrupts.parse_softirqs(_read(suite, "softirqs"))
     assert {"TIMER", "SCHED", "RCU"} <= set(soft)
+
+
+def _listed(text):
+    cpus = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus += list(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_hwlatdetect_reports_its_run(suite):
+    text = _read(suite, "hwlatdetect.txt")
+    found = parse.hwlatdetect(text)
+    assert _listed(re.search(r"CPU list: +([0-9,-]+)", text).group(1)) == _measured(suite)
+    assert 0 < found["width_us"] < found["window_us"]
+    assert found["samples"] >= 0 and found["exceeding"] >= 0
+    # "Below threshold" is the one report without a number.
+    assert (found["max_us"] is None) == ("Max Latency: Below threshold" in text)
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_osnoise_gives_every_measured_cpu_its_noise(suite):
+    cpus = parse.osnoise_top(_read(suite, "osnoise.txt"))
+    assert sorted(cpus) == _measured(suite)
+    for row in cpus.values():
+        assert row["periods"] > 0 and 0 <= row["noise_us"] <= row["runtime_us"]
+        assert 0 <= row["percent_available"] <= 100
+        assert 0 <= row["max_single_us"] <= row["max_noise_us"] <= row["noise_us"]
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_timerlat_gives_every_measured_cpu_its_wakeups(suite):
+    cpus = parse.timerlat_top(_read(suite, "timerlat.txt"))
+    assert sorted(cpus) == _measured(suite)
+    for row in cpus.values():
+        assert row["irq_count"] > 1000  # 10 s at rtla's 1 ms period
+        for context in ("irq", "thread"):
+            assert row[context + "_min_us"] <= row[context + "_avg_us"] <= row[
+                context + "_max_us"], (context, row)
