@@ -72,6 +72,8 @@ TCG_CPU = "max"
 # vCPU's view of patched kernel text coherent, at about a third more time per command.
 TCG_ACCEL = {"bookworm": "tcg,thread=multi", "trixie": "tcg,thread=single"}
 # Hard cap on one QEMU process (the `timeout` wrapper): nothing outlives a CI run.
+# The SSH forward's port on the loopback of the rig's network namespace (netns_path()).
+SSH_PORT = 2222
 QEMU_LIFETIME = int(os.environ.get("LLTUNE_RIG_QEMU_LIFETIME", "3000"))
 # Files of the repository that are not copied into the guest's src/.
 SRC_IGNORE = shutil.ignore_patterns(
@@ -479,8 +481,10 @@ class Guest:
                      % (i, tap),
                      "-device", "virtio-net-pci,netdev=n%d,mq=on,vectors=10,mac=%s" % (i, mac)]
         # The e1000e is the only emulated NIC with coalescing (rx-usecs), pause frames and a
-        # PTP hardware clock: the apply tests need it. restrict=on: no way out of the guest.
-        argv += ["-netdev", "user,id=ne,restrict=on",
+        # PTP hardware clock: the apply tests need it. restrict=on: no way out of the guest;
+        # the one way in is SSH from the loopback of the rig's own network namespace, once a
+        # test gives the NIC QEMU's guest address and starts sshd (fleet.py).
+        argv += ["-netdev", "user,id=ne,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % SSH_PORT,
                  "-device", "e1000e,netdev=ne,mac=%s" % self.E1000E_MAC]
         return argv
 
@@ -532,9 +536,9 @@ class Guest:
             if ready.exists():
                 return True
             if self.proc.poll() is not None:
-                raise BootError("QEMU exited with code %s during boot %d (console: %s)%s"
+                raise BootError("QEMU exited with code %s during boot %d (console: %s)%s%s"
                                 % (self.proc.returncode, self.boots, self.console_log,
-                                   self._console_tail()))
+                                   self._console_tail(), self._qemu_tail()))
             return False
 
         if not _wait_for(up, deadline, 0.1):
@@ -555,6 +559,21 @@ class Guest:
         except OSError:
             return ""
         return "\n--- console tail ---\n" + "\n".join(text)
+
+    def _qemu_tail(self, lines: int = 10) -> str:
+        """QEMU's own last words (a refused option, a held lock): the console has none."""
+        try:
+            text = self.qemu_log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return "\n--- qemu log tail ---\n" + "\n".join(text)
+
+    def netns_path(self) -> str:
+        """The network namespace QEMU runs in (`nsenter --net=PATH`): its loopback carries the
+        SSH forward, and nothing of it is the host's."""
+        if not self.running():
+            raise RigError("netns_path(): the guest is not running")
+        return "/proc/%d/ns/net" % self.proc.pid
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

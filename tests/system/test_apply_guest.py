@@ -617,7 +617,9 @@ def test_the_workload_keeps_its_cpu_and_the_hook_its_work_across_a_tuned_restart
     check_runtime_settings(guest, flow)
     calls = run(guest, "grep -o \"lltune-hook.sh' with arguments .*\" "
                        "/var/log/tuned/tuned.log").stdout
-    assert "'stop', 'full_rollback'" in calls and "'start'" in calls, calls
+    assert "'stop', 'full_rollback'" in calls and "'start'" in calls, (calls, run(
+        guest, "grep -i -e terminating -e 'systemctl' /var/log/tuned/tuned.log; "
+               "systemctl list-jobs").stdout)
     assert run(guest, "systemctl is-active ptp4l").stdout.strip() == "active"
     # The service's drop-in reaches the workload when it starts again.
     run(guest, "systemctl restart %s" % WORKLOAD)
@@ -762,7 +764,7 @@ def test_validate_after_the_reboot(guest, flow):
     assert result["environment"]["tuned_profile"] == "lltune"
     assert result["verdict"]["status"] in ("pass", "not-enforced"), result["verdict"]
     directory = check_validate_result(guest, flow, result, lltune_cpus, main, measuring)
-    out = save_validate(guest, flow, directory, "after", False)
+    out = save_validate(guest, flow, directory, "after")
     comparison = json.loads((out / "compare.json").read_text())
     assert comparison["before"] == flow["validate_before"]
     assert {row["cpu"] for row in comparison["cpus"]} == set(result["cpus"])
@@ -945,6 +947,60 @@ def test_fault_guest_killed_after_file_writes(guest, flow):
     assert res.rc == 0, res
     assert active(guest) == flow["previous_profile"]
     assert run(guest, "ls %s 2>/dev/null | wc -l" % flow["host_profile"]).stdout.strip() == "0"
+
+
+# ---------------------------------------------------------------- issue 15: fleets
+
+FLEET_RESULTS = REPO / "tests" / "system" / "results"
+FLEET_PLAYBOOK = REPO / "tests" / "system" / "playbooks" / "fleet.yml"
+
+
+def test_ansible_drives_the_guest_over_ssh(guest, flow):
+    """Issue 15: the collection from the host over SSH, as a fleet is run: check mode changes
+    nothing, the apply module applies and says a reboot is due, the role (serial 1, no reboot
+    allowed) changes nothing more the second time, verify passes, state absent rolls back to
+    the state before. The output of every run is kept in results/ansible-SUITE/."""
+    import fleet
+
+    previous = flow["previous_profile"]
+    assert active(guest) == previous
+    out = FLEET_RESULTS / ("ansible-%s" % guest.suite)
+    print("ansible output: %s" % out)
+    before = state(guest)
+    bundles = run(guest, "ls /var/lib/lltune/backups").stdout
+    with fleet.SshAccess(guest, flow["e1000e"], out) as access:
+        status, facts = fleet.module(guest, access, "lltune.lltune.facts", {},
+                                     out / "facts.log")
+        assert status == "SUCCESS", facts
+        assert facts["ansible_facts"]["lltune"]["cpu"], "the snapshot as facts"
+        status, plan = fleet.module(guest, access, "lltune.lltune.apply", {"config": CONFIG},
+                                    out / "check.log", check=True)
+        assert status == "CHANGED" and plan["reboot_required"] is True, plan
+        assert differences(state(guest), before) == [], "check mode changed the guest"
+        assert run(guest, "ls /var/lib/lltune/backups").stdout == bundles, "nor wrote a bundle"
+        status, applied = fleet.module(guest, access, "lltune.lltune.apply", {"config": CONFIG},
+                                       out / "apply.log")
+        assert status == "CHANGED" and applied["reboot_required"] is True, applied
+        assert applied["backup_id"] and active(guest) == "lltune"
+        roll = {"lltune_install": False, "lltune_reboot_ok": False,
+                "lltune_config_content": run(guest, "cat %s" % CONFIG).stdout}
+        code, recap = fleet.playbook(guest, access, FLEET_PLAYBOOK, out / "role.log", roll)
+        assert code == 0 and recap["failed"] == 0, recap
+        code, recap = fleet.playbook(guest, access, FLEET_PLAYBOOK, out / "role-again.log",
+                                     roll)
+        assert code == 0 and recap["changed"] == 0 and recap["failed"] == 0, recap
+        status, report = fleet.module(guest, access, "lltune.lltune.verify", {},
+                                      out / "verify.log")
+        assert status == "SUCCESS", report
+        status, undone = fleet.module(guest, access, "lltune.lltune.apply",
+                                      {"state": "absent"}, out / "absent.log")
+        assert status == "CHANGED", undone
+        status, undone = fleet.module(guest, access, "lltune.lltune.apply",
+                                      {"state": "absent"}, out / "absent-again.log")
+        assert status == "SUCCESS", undone
+    run(guest, "rm -f /etc/lltune/lltune.yaml")
+    assert active(guest) == previous
+    assert differences(state(guest), before, skip=BOOT_DERIVED) == []
 
 
 # ---------------------------------------------------------------- issue 12: the bench figure
