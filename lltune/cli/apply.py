@@ -6,19 +6,23 @@ import json
 import os
 import signal
 import sys
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
+from lltune.cli import documents
 from lltune.common.errors import EXIT_ENVIRONMENT, EXIT_FINDINGS, EnvironmentProblem, InputError
 from lltune.config.loader import Config, load
 from lltune.system import journal
 from lltune.tune import backup
+
+# The host the live commands act on; the integration tests point it at a temp tree.
+ROOT = "/"
 
 
 def _live_snapshot(config: Config) -> Dict[str, Any]:
     from lltune.host.reader import RootReader
     from lltune.host.scan import scan
 
-    return scan(RootReader("/"), {"kind": "live", "path": "/"},
+    return scan(RootReader(ROOT), {"kind": "live", "path": ROOT},
                 extra_sysctls=sorted((config.value("sysctl") or {}).keys()))
 
 
@@ -75,46 +79,65 @@ def run_apply(args: argparse.Namespace) -> int:
         raise InputError("--timeout must be between 1 and 3600 seconds")
     if args.snapshot and not args.plan:
         raise InputError("--snapshot works with --plan only: apply reads the live host")
+    if args.no_bundle and not args.plan:
+        raise InputError("--no-bundle works with --plan only: apply always writes the backup "
+                         "bundle rollback needs")
     config = load(args.config)
     if args.snapshot:
-        return _plan_or_apply(args, config)
+        return _plan(args, config)
     from lltune.system.dbus import SystemBus
 
     # The scan's probes, the plugin query and apply itself: one connection.
     with SystemBus.sharing():
-        return _plan_or_apply(args, config)
+        return _plan(args, config) if args.plan else _apply(args, config)
 
 
-def _plan_or_apply(args: argparse.Namespace, config: Config) -> int:
+def _plan(args: argparse.Namespace, config: Config) -> int:
     from lltune.tune import apply, render
 
-    if args.plan:
-        if args.snapshot:
-            from lltune.model.snapshot import load as load_snapshot
-            snapshot = load_snapshot(args.snapshot)
-        else:
-            snapshot = _live_snapshot(config)
-        if _audit_errors(config, snapshot):
-            return _audit_failed(args)
-        rendered = render.render(config, snapshot, _plugins_for_plan())
-        bundle, _, _, markdown = apply.write_plan_bundle("plan", config, snapshot, rendered)
+    if args.snapshot:
+        from lltune.model.snapshot import load as load_snapshot
+        snapshot = load_snapshot(args.snapshot)
+    else:
+        snapshot = _live_snapshot(config)
+    if _audit_errors(config, snapshot):
+        return _audit_failed(args)
+    rendered = render.render(config, snapshot, _plugins_for_plan())
+    if args.no_bundle:
+        # Check mode: not even the state directory is created.
+        _, plan, markdown = apply.plan_documents(config, snapshot, rendered)
+        path = None
+    else:
+        bundle, _, plan, markdown = apply.write_plan_bundle("plan", config, snapshot,
+                                                            rendered)
         apply.prune_quietly(args.keep)
+        path = bundle.path
+    if args.format == "json":
+        documents.emit(documents.plan_document(plan, path))
+    else:
         sys.stdout.write(markdown)
-        print("\nplan bundle: %s (nothing else was changed)" % bundle.path)
-        return 0
-    apply.require_root()
+        print("\n" + documents.plan_message(path))
+    return 0
+
+
+def _apply(args: argparse.Namespace, config: Config) -> int:
+    from lltune.tune import apply
     from lltune.tune.session import require_tuned
 
-    require_tuned()  # exit 3 before the lock, not an audit error after it
+    apply.require_root()
+    require_tuned(ROOT)  # exit 3 before the lock, not an audit error after it
     # Locked before the host is read: no other apply may change it between the snapshot
     # this plan is made from and tuned's switch.
-    with apply.Lock():
+    with apply.Lock(ROOT):
         snapshot = _live_snapshot(config)
         if _audit_errors(config, snapshot):
             return _audit_failed(args)
         with signals_interrupt(signal.SIGTERM):
-            outcome = apply.apply(config, snapshot, quiet=args.quiet, keep=args.keep,
-                                  timeout=args.timeout, lock=False)
+            outcome = apply.apply(config, snapshot, root=ROOT, quiet=args.quiet,
+                                  keep=args.keep, timeout=args.timeout, lock=False)
+    if args.format == "json":
+        documents.emit(documents.outcome_document("apply", outcome))
+        return 0
     print(outcome.message)
     for note in outcome.details:
         print("note: %s" % note)
@@ -204,25 +227,42 @@ def run_rollback(args: argparse.Namespace) -> int:
     from lltune.tune.session import require_root, require_tuned
 
     require_root()
-    require_tuned()  # before the lock: without tuned, rollback cannot switch anything back
-    outcome = rollback(args.backup, quiet=args.quiet, timeout=args.timeout)
-    print(outcome.message)
+    require_tuned(ROOT)  # before the lock: without tuned, rollback cannot switch anything back
+    outcome = rollback(args.backup, root=ROOT, quiet=args.quiet, timeout=args.timeout)
+    if args.format == "json":
+        documents.emit(documents.outcome_document("rollback", outcome))
+    else:
+        print(outcome.message)
     return 0
 
 
+def _bundle_row(bundle: backup.Bundle) -> Dict[str, Any]:
+    try:
+        state = backup.read_state(bundle)
+    except InputError:
+        state = {"status": "unreadable"}
+    return {"id": bundle.id, "path": bundle.path, "status": state.get("status", "plan"),
+            "previous_profile": state.get("previous_profile")}
+
+
 def run_backups(args: argparse.Namespace) -> int:
+    deleted: List[str] = []
     if args.keep is not None:
         if args.keep < 1:
             raise InputError("--keep must be at least 1")
-        for name in backup.prune(args.keep):
-            print("deleted %s" % name)
-    for bundle in backup.list_bundles():
-        try:
-            state = backup.read_state(bundle)
-        except InputError:
-            state = {"status": "unreadable"}
-        print("%s  %-22s previous profile: %s" % (
-            bundle.id, state.get("status", "plan"), state.get("previous_profile", "-")))
-    for name in backup.unrecorded():
+        deleted = backup.prune(args.keep)
+    rows = [_bundle_row(bundle) for bundle in backup.list_bundles()]
+    unrecorded = backup.unrecorded()
+    if args.format == "json":
+        documents.emit(documents.backups_document(rows, deleted, unrecorded))
+        return 0
+    for name in deleted:
+        print("deleted %s" % name)
+    for row in rows:
+        previous = row["previous_profile"]
+        print("%s  %-22s previous profile: %s" % (row["id"], row["status"],
+                                                   "-" if previous is None else previous))
+    for name in unrecorded:
         print("%s  not in lltune's record of its bundles (bundles.json): ignored" % name)
+    print(documents.backups_message(len(rows), len(deleted), len(unrecorded)))
     return 0

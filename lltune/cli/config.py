@@ -49,6 +49,10 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def schema_document(which: str) -> Dict[str, Any]:
+    from lltune.cli import documents
+
+    if which in documents.NAMES:
+        return documents.schema(which)
     if which == "snapshot":
         from lltune.model.snapshot import schema
         return schema()

@@ -33,6 +33,12 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                              "probes.json)")
 
 
+def _add_format_option(parser: argparse.ArgumentParser, schemas: str) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: one document on standard output (its schema: `lltune "
+                             "schema %s`), progress on standard error" % schemas)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="lltune", description=DESCRIPTION, epilog=EXIT_CODES_HELP,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,12 +107,16 @@ def build_parser() -> Parser:
                                                            "(--plan only; apply reads the host)")
     apply.add_argument("--plan", action="store_true",
                        help="show the plan and write its bundle; change nothing else")
+    apply.add_argument("--no-bundle", action="store_true",
+                       help="with --plan: write nothing at all, not even the plan bundle "
+                            "(check mode)")
     apply.add_argument("--keep", type=int, default=10, metavar="N",
                        help="backup bundles to keep (default 10)")
     apply.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                        help="how long to wait for tuned to apply the profile (default 600, "
                             "as tuned-adm)")
     apply.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _add_format_option(apply, "apply|plan")
     apply.set_defaults(handler="lltune.cli.apply:run_apply")
 
     verify = commands.add_parser(
@@ -133,6 +143,7 @@ def build_parser() -> Parser:
     rollback.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                           help="how long to wait for tuned to switch back (default 600)")
     rollback.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _add_format_option(rollback, "rollback")
     rollback.set_defaults(handler="lltune.cli.apply:run_rollback")
 
     backups = commands.add_parser("backups", help="list backup bundles (newest first)",
@@ -140,6 +151,7 @@ def build_parser() -> Parser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     backups.add_argument("--keep", type=int, metavar="N",
                          help="delete all but the newest N (never the one rollback needs)")
+    _add_format_option(backups, "backups")
     backups.set_defaults(handler="lltune.cli.apply:run_backups")
 
     validate = commands.add_parser(
@@ -177,9 +189,14 @@ def build_parser() -> Parser:
     schema = commands.add_parser(
         "schema", help="print a JSON Schema (the config's, by default)",
         description="Print the JSON Schema (Draft 7) of the config, the snapshot, audit's "
-                    "JSON output or a validate result.")
-    schema.add_argument("which", nargs="?", choices=("config", "snapshot", "audit", "validate"),
-                        default="config")
+                    "JSON output, a validate result, or the --format json output of apply, "
+                    "apply --plan (plan), rollback or backups.")
+    # A metavar: the choices in braces are one word too long for the man page's line.
+    schema.add_argument("which", nargs="?", default="config", metavar="WHICH",
+                        choices=("config", "snapshot", "audit", "validate", "apply", "plan",
+                                 "rollback", "backups"),
+                        help="config (default), snapshot, audit, validate, apply, plan, "
+                             "rollback or backups")
     schema.set_defaults(handler="lltune.cli.config:run_schema")
     return parser
 

@@ -14,6 +14,9 @@ from lltune.tune import backup
 from lltune.tune.session import LOCK_FILE, Lock, Outcome, Step, require_root, signals_held
 from lltune.tune.undo import check_state, restore_files, restore_units, switch_back
 
+NOTHING_LEFT = ("nothing to roll back: no lltune apply is left in place (see `lltune "
+                "backups`)")
+
 
 def rollback(reference: Optional[str], root: str = "/",
              bus_factory: Callable[[], SystemBus] = SystemBus, quiet: bool = False,
@@ -24,6 +27,9 @@ def rollback(reference: Optional[str], root: str = "/",
     step("lock %s" % LOCK_FILE)
     with Lock(root):
         backup.backups_root()  # refuses a state directory that is a link or not ours
+        if reference is None and not backup.pending_rollback():
+            # Not an error: automation runs rollback until the host is back where it was.
+            return Outcome(False, NOTHING_LEFT)
         bundle = backup.find(reference)
         state = backup.read_state(bundle)
         if not state:

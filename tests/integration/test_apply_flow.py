@@ -292,8 +292,10 @@ def test_pruning_keeps_the_way_back_to_the_original_profile(host):
     for _ in range(6):
         rollback.rollback(None, root=host["root"], quiet=True)
     _assert_untouched(host)
-    with pytest.raises(InputError, match="no applied lltune bundle"):
-        rollback.rollback(None, root=host["root"], quiet=True)
+    switches = _calls(host).count("switch_profile")
+    last = rollback.rollback(None, root=host["root"], quiet=True)
+    assert not last.changed and last.message.startswith("nothing to roll back")
+    assert last.bundle is None and _calls(host).count("switch_profile") == switches
 
 
 def test_rollback_by_path_uses_that_bundle_and_refuses_an_older_one(host):
@@ -552,3 +554,139 @@ def test_the_undo_outlasts_a_slow_bus(host, monkeypatch):
     assert after.count("switch_profile") == 1, "switched back once, not twice"
     assert _tuned_state(host)["active"] == "virtual-guest"
     assert _installed(host) == {TUNED_CONF: False, HOOK_DATA: False}
+
+
+@pytest.fixture()
+def cli(host, tmp_path, monkeypatch, capsys):
+    """`lltune` as a function against the host fixture: its root (with tuned installed there)
+    and its snapshot standing in for the live host. Returns run(argv) -> (code, out, err)."""
+    import lltune.cli.apply as cli_apply
+    from lltune.cli.main import main
+
+    unit = os.path.join(host["root"], "usr/lib/systemd/system/tuned.service")
+    os.makedirs(os.path.dirname(unit))
+    with open(unit, "w") as handle:
+        handle.write("[Service]\n")
+    monkeypatch.setattr(cli_apply, "ROOT", host["root"])
+    monkeypatch.setattr(cli_apply, "_live_snapshot", lambda config: host["snapshot"])
+    config = tmp_path / "config.yaml"
+    # audit runs in the CLI: every online CPU of the 16-CPU snapshot is placed
+    config.write_text(CONFIG.replace('isolated: "2-3"', 'isolated: "2-15"'))
+    host["config"] = str(config)
+
+    def run(argv):
+        capsys.readouterr()
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def _document(out, name, run):
+    """The one JSON document of `out`, checked against `lltune schema NAME`."""
+    import jsonschema
+
+    document = json.loads(out)
+    assert out == json.dumps(document, indent=1) + "\n"
+    code, schema, _ = run(["schema", name])
+    assert code == 0
+    jsonschema.Draft7Validator(json.loads(schema)).validate(document)
+    return document
+
+
+def test_apply_and_rollback_json(host, cli):
+    code, out, err = cli(["apply", "-c", host["config"], "--format", "json"])
+    assert code == 0, err
+    applied = _document(out, "apply", cli)
+    bundle = backup.find(None)
+    assert applied["command"] == "apply" and applied["changed"] is True
+    assert applied["reboot_required"] is True
+    assert applied["backup_id"] == bundle.id and applied["bundle"] == bundle.path
+    assert applied["message"].startswith("applied: tuned runs lltune")
+    assert "[1/8] lock" in err, "progress stays on stderr"
+    assert _tuned_state(host)["active"] == "lltune"
+
+    code, out, err = cli(["apply", "-q", "-c", host["config"], "--format", "json"])
+    again = _document(out, "apply", cli)
+    assert code == 0 and err == ""
+    assert again["changed"] is False and again["backup_id"] is None
+    assert again["message"] == "no change: the host already runs this config"
+
+    code, out, err = cli(["rollback", "-q", "--format", "json"])
+    assert code == 0 and err == ""
+    back = _document(out, "rollback", cli)
+    assert back == {"command": "rollback", "changed": True, "reboot_required": True,
+                    "backup_id": bundle.id, "bundle": bundle.path,
+                    "message": "rolled back to virtual-guest; reboot to drop lltune's kernel "
+                               "command-line parameters"}
+    assert _tuned_state(host)["active"] == "virtual-guest"
+
+    code, out, _ = cli(["rollback", "-q", "--backup", bundle.id, "--format", "json"])
+    already = _document(out, "rollback", cli)
+    assert code == 0 and already["changed"] is False and already["backup_id"] == bundle.id
+    assert already["message"] == "bundle %s was already rolled back" % bundle.id
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_nothing_to_roll_back_is_success_and_says_so(host, cli, form):
+    code, out, err = cli(["rollback", "-q", "--format", form])
+    assert code == 0 and err == ""
+    if form == "json":
+        assert _document(out, "rollback", cli) == {
+            "command": "rollback", "changed": False, "reboot_required": False,
+            "backup_id": None, "bundle": None, "message": rollback.NOTHING_LEFT}
+    else:
+        assert out == rollback.NOTHING_LEFT + "\n"
+    assert "switch_profile" not in _calls(host)
+
+
+def test_rollback_json_of_a_plan_bundle_is_still_an_error(host, cli):
+    code, _, _ = cli(["apply", "--plan", "-q", "-c", host["config"]])
+    assert code == 0
+    plan = backup.list_bundles()[0]
+    code, out, err = cli(["rollback", "-q", "--backup", plan.id, "--format", "json"])
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "a plan bundle" in err
+
+
+def test_a_failed_apply_prints_no_json(host, cli):
+    host["tuned"].call("org.lltune.test.TunedMock", "FailNextSwitch", "s",
+                       ["plugin bootloader: cannot write grub.cfg"])
+    code, out, err = cli(["apply", "-q", "-c", host["config"], "--format", "json"])
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "cannot write grub.cfg" in err
+    _assert_untouched(host)
+
+
+def _entries(path):
+    """Every directory, file and link under path, with modes and bytes."""
+    result = {}
+    for directory, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(directory, name)
+            info = os.lstat(full)
+            data = None
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, "rb") as handle:
+                    data = handle.read()
+            result[full] = (info.st_mode, info.st_mtime_ns, data)
+    return result
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_plan_without_a_bundle_on_the_live_path_writes_nothing(host, cli, tmp_path, form):
+    state = os.environ["LLTUNE_STATE_DIR"]
+    before = _entries(str(tmp_path))
+    code, out, err = cli(["apply", "--plan", "--no-bundle", "-c", host["config"], "--format",
+                          form])
+    assert code == 0, err
+    assert _entries(str(tmp_path)) == before, "the root, the state directory: untouched"
+    assert not os.path.exists(state)
+    if form == "json":
+        document = _document(out, "plan", cli)
+        assert document["backup_id"] is None and document["changed"] is True
+        assert any(c["knob"] == "cpu.isolated" for c in document["plan"]["changes"])
+    else:
+        assert "no plan bundle written (--no-bundle)" in out
+    calls = _calls(host)
+    assert "get_all_plugins" in calls and "switch_profile" not in calls, "asked, not changed"

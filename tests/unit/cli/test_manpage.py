@@ -137,7 +137,9 @@ def test_bash_completion(completion, tmp_path):
     (tmp_path / "config.yaml").write_text("")
     assert _complete(completion, tmp_path, "lltune", "audit", "-c", "conf") == ["config.yaml"]
     assert sorted(_complete(completion, tmp_path, "lltune", "schema", "")) == [
-        "audit", "config", "snapshot", "validate"]
+        "apply", "audit", "backups", "config", "plan", "rollback", "snapshot", "validate"]
+    assert sorted(_complete(completion, tmp_path, "lltune", "apply", "--format", "")) == [
+        "json", "text"]
     for name, sub in _subparsers(build_parser()).items():
         offered = _complete(completion, tmp_path, "lltune", name, "-")
         for action in sub._actions:

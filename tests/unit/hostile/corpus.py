@@ -303,6 +303,12 @@ for name, argv, code, message in [
     ("apply-timeout-negative", ["apply", "-c", CONFIG, "--timeout", "-1"], 2, "--timeout"),
     ("apply-snapshot-without-plan", ["apply", "-c", CONFIG, "--snapshot", "s.json"], 2,
      "--plan only"),
+    ("apply-no-bundle-without-plan", ["apply", "-c", CONFIG, "--no-bundle"], 2,
+     "--no-bundle works with --plan only"),
+    ("apply-bad-format", ["apply", "--plan", "-c", CONFIG, "--format", "yaml"], 2,
+     "invalid choice"),
+    ("rollback-bad-format", ["rollback", "--format", "bogus"], 2, "invalid choice"),
+    ("backups-bad-format", ["backups", "--format", ""], 2, "invalid choice"),
     ("rollback-timeout-zero", ["rollback", "--timeout", "0"], 2, "--timeout"),
     ("backups-keep-zero", ["backups", "--keep", "0"], 2, "--keep"),
     ("schema-unknown", ["schema", "bogus"], 2, "invalid choice"),
@@ -326,6 +332,11 @@ case("cli/scan-root-file", "cli", lambda s: ["scan", "--root", s.write("file", "
 case("cli/scan-probes-empty", "cli", _tree_argv("--probes", ""), 2, "--probes needs")
 case("cli/scan-output-empty", "cli", _tree_argv("-o", ""), 2, "--output needs")
 case("cli/scan-md-report-empty", "cli", _tree_argv("--md-report", ""), 2, "--md-report needs")
+case("cli/apply-no-bundle-json", "cli", lambda s: [
+    "apply", "--plan", "--no-bundle", "-q", "-c", CONFIG, "--snapshot", s.a.snapshot,
+    "--format", "json"], 0, stdout_has='"backup_id": null',
+    check=lambda s, r: "--no-bundle made the state directory" if os.path.lexists(s.p("state"))
+    else None)
 case("cli/apply-huge-keep", "cli", lambda s: [
     "apply", "--plan", "-q", "-c", CONFIG, "--snapshot", s.a.snapshot, "--keep",
     "9" * 30], 0, stdout_has="plan bundle:", may_change=("state",))

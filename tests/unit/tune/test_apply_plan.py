@@ -256,3 +256,141 @@ def test_bundles_from_before_lltune_kept_a_record_are_adopted_once(state):
     os.mkdir(later, 0o700)
     assert [b.id for b in backup.list_bundles()] == [os.path.basename(earlier)]
     assert backup.unrecorded() == [os.path.basename(later)]
+
+
+def _entries(path):
+    """Every directory and file under path (files with their bytes, modes of both)."""
+    result = {}
+    for directory, dirs, files in os.walk(str(path)):
+        for name in dirs + files:
+            full = os.path.join(directory, name)
+            info = os.lstat(full)
+            data = None
+            if stat.S_ISREG(info.st_mode):
+                with open(full, "rb") as handle:
+                    data = handle.read()
+            result[full] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), data)
+    return result
+
+
+def _schema(name, capsys):
+    capsys.readouterr()
+    assert main(["schema", name]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _one_document(out, name, capsys):
+    """The single JSON document of `out`, printed indent=1 with a trailing newline, checked
+    against `lltune schema NAME`."""
+    import jsonschema
+
+    document = json.loads(out)
+    assert out == json.dumps(document, indent=1) + "\n"
+    jsonschema.Draft7Validator(_schema(name, capsys)).validate(document)
+    return document
+
+
+def test_plan_json_is_the_bundles_plan_and_matches_its_schema(state, inputs, capsys):
+    config, snapshot = inputs
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot),
+                 "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    document = _one_document(out, "plan", capsys)
+    bundle = backup.list_bundles()[0]
+    assert document["plan"] == json.loads(_text(os.path.join(bundle.path, "plan.json")))
+    assert document["backup_id"] == bundle.id and document["bundle"] == bundle.path
+    assert document["command"] == "plan"
+    assert document["changed"] is True and document["reboot_required"] is True
+    assert document["message"] == "plan bundle: %s (nothing else was changed)" % bundle.path
+    assert "| kernel.cmdline.isolcpus" not in out + err, "no Markdown table in json mode"
+
+
+@pytest.mark.parametrize("statuses, changed", [
+    (["ok", "ok"], False), ([], False), (["ok", "change"], True), (["ok", "unknown"], True),
+])
+def test_a_plan_changes_something_unless_every_knob_is_already_so(statuses, changed):
+    from lltune.cli.documents import plan_document
+
+    plan = {"changes": [{"status": status} for status in statuses], "reboot_needed": False}
+    assert plan_document(plan, None)["changed"] is changed
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_plan_without_a_bundle_writes_nothing_at_all(state, inputs, tmp_path, capsys, form):
+    config, snapshot = inputs
+    argv = ["apply", "--plan", "-q", "-c", str(config), "--snapshot", str(snapshot)]
+    assert main(argv + ["--format", form, "--no-bundle"]) == 0
+    assert not state.exists(), "not even the state directory is created"
+    out = capsys.readouterr().out
+    if form == "json":
+        document = _one_document(out, "plan", capsys)
+        assert document["backup_id"] is None and document["bundle"] is None
+        assert document["changed"] is True and "--no-bundle" in document["message"]
+    else:
+        assert "| kernel.cmdline.isolcpus" in out
+        assert out.rstrip().endswith("no plan bundle written (--no-bundle): nothing was "
+                                     "changed")
+    for _ in range(3):
+        assert main(argv) == 0
+    before = _entries(tmp_path)
+    assert main(argv + ["--format", form, "--no-bundle", "--keep", "1"]) == 0
+    assert _entries(tmp_path) == before, "no bundle written, none pruned, nothing touched"
+    assert len(backup.list_bundles()) == 3
+
+
+def test_no_bundle_without_plan_is_a_usage_error(state, inputs, capsys):
+    config, _ = inputs
+    assert main(["apply", "-c", str(config), "--no-bundle", "--format", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--no-bundle works with --plan only" in err
+    assert not state.exists()
+
+
+def test_plan_json_with_audit_errors_prints_nothing_on_stdout(state, inputs, capsys):
+    config, snapshot = inputs
+    config.write_text(CONFIG.replace('isolated: "4-7"', 'isolated: "4-99"'))
+    assert main(["apply", "--plan", "-c", str(config), "--snapshot", str(snapshot),
+                 "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "nothing was planned or changed" in err
+
+
+def test_backups_json_lists_and_prunes(state, inputs, capsys):
+    config, snapshot = inputs
+    applied = backup.new_bundle("apply", "test", "/etc/tuned/lltune")
+    applied.update_state(status="applied", previous_profile="virtual-guest")
+    for _ in range(3):
+        assert main(["apply", "--plan", "-q", "-c", str(config), "--snapshot",
+                     str(snapshot)]) == 0
+    os.mkdir(os.path.join(str(state), "backups", "planted"), 0o700)
+    plans = [b.id for b in backup.list_bundles() if b.path != applied.path]
+    capsys.readouterr()
+    assert main(["backups", "--format", "json"]) == 0
+    listed = _one_document(capsys.readouterr().out, "backups", capsys)
+    assert listed["changed"] is False and listed["deleted"] == []
+    assert [row["id"] for row in listed["bundles"]] == plans + [applied.id]
+    assert listed["bundles"][-1] == {"id": applied.id, "path": applied.path,
+                                     "status": "applied", "previous_profile": "virtual-guest"}
+    assert {row["status"] for row in listed["bundles"][:-1]} == {"plan"}
+    assert listed["unrecorded"] == ["planted"]
+    assert main(["backups", "--keep", "1", "--format", "json"]) == 0
+    pruned = _one_document(capsys.readouterr().out, "backups", capsys)
+    assert pruned["changed"] is True and sorted(pruned["deleted"]) == sorted(plans[1:])
+    assert [row["id"] for row in pruned["bundles"]] == [plans[0], applied.id]
+    assert pruned["reboot_required"] is False and pruned["backup_id"] is None
+    assert pruned["message"] == ("2 backup bundle(s), 2 pruned (--keep), 1 not in lltune's "
+                                 "record (ignored)")
+    assert main(["backups"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "2 backup bundle(s), 1 not in lltune's record (ignored)")
+
+
+@pytest.mark.parametrize("name", ["apply", "plan", "rollback", "backups"])
+def test_the_command_schemas_are_draft_7(name, capsys):
+    import jsonschema
+
+    document = _schema(name, capsys)
+    jsonschema.Draft7Validator.check_schema(document)
+    assert {"command", "changed", "reboot_required", "backup_id", "message"} <= set(
+        document["required"])
+    assert document["properties"]["command"] == {"const": name}
