@@ -67,6 +67,8 @@ PACKAGES = [
     # the standard flavour it has the hwlat, osnoise and timerlat tracers that rtla and
     # hwlatdetect need (read from both flavours' /boot/config-*).
     "linux-image-rt-amd64",
+    # The Ansible collection's test reaches the guest over SSH (not started at boot: UNSTARTED).
+    "openssh-server",
     # ptp4l and phc2sys for the PTP tests (the units RHEL ships are written by the tests:
     # Debian's linuxptp has templated ones instead).
     "linuxptp",
@@ -91,7 +93,7 @@ PACKAGES_TRIXIE = [
     # uses os.sched_* where Python has them (3.13 does), so python3-schedutils is not
     # needed (the smoke test checks the plugins are there and schedutils is not).
     "linux-perf",
-    "irqbalance", "rt-tests", "rtla", "linuxptp", "linux-image-rt-amd64",
+    "irqbalance", "rt-tests", "rtla", "linuxptp", "linux-image-rt-amd64", "openssh-server",
 ]
 
 # Units that would start background work at random times during a test.
@@ -99,6 +101,9 @@ MASKED_UNITS = [
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
     "e2scrub_reap.service", "fstrim.timer", "man-db.timer",
 ]
+
+# Installed but not started at boot (their packages enable them): a test starts them.
+UNSTARTED = ["multi-user.target.wants/ssh.service", "sockets.target.wants/ssh.socket"]
 
 RUNNER_UNIT = "lltune-rig-runner.service"
 
@@ -186,6 +191,7 @@ RECIPE = {
     "early_files": EARLY_FILES,
     "files": FILES,
     "links": LINKS,
+    "unstarted": UNSTARTED,
     "root_password": "",  # empty: root logs in on the console without a password
     "image_size": "4G",   # sparse; the tree is about 750 MB
 }
@@ -411,6 +417,10 @@ def _customise(root: Path, recipe: dict) -> None:
             dest.unlink()
         dest.write_text(content)
         dest.chmod(0o644)
+    for wanted in recipe["unstarted"]:
+        link = root / "etc/systemd/system" / wanted
+        if link.is_symlink():
+            link.unlink()
     for path, target in recipe["links"].items():
         dest = root / path.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
