@@ -389,7 +389,13 @@ def check_validate_result(guest, flow, result, lltune_cpus, main, measuring):
     ran = [tool for tool, status in expected.items() if status == "ok"]
     for row in result["per_cpu"]:
         assert row["cyclictest"]["samples"] > 1000, row  # 10 s at 1 ms
-        assert row["cyclictest"]["max_us"] >= row["cyclictest"]["p99_us"] >= 0
+        cyclic = row["cyclictest"]
+        # p99 lies beyond the 10 ms histogram when over 1% of wake-ups were later (TCG on a
+        # loaded host): unknown then, and said so, not guessed.
+        if cyclic["overflows"] * 100 > cyclic["samples"]:
+            assert cyclic["p99_us"] is None, cyclic
+        else:
+            assert cyclic["max_us"] >= cyclic["p99_us"] >= 0, cyclic
         assert row["oslat"]["max_us"] is not None
         assert all(row[tool] for tool in ("osnoise", "timerlat") if tool in ran), row
         assert row["interrupts"], "a tick or an IPI reached every measured CPU in 10 s"
