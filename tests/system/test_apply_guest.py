@@ -955,60 +955,6 @@ def test_fault_guest_killed_after_file_writes(guest, flow):
     assert run(guest, "ls %s 2>/dev/null | wc -l" % flow["host_profile"]).stdout.strip() == "0"
 
 
-# ---------------------------------------------------------------- issue 15: fleets
-
-FLEET_RESULTS = REPO / "tests" / "system" / "results"
-FLEET_PLAYBOOK = REPO / "tests" / "system" / "playbooks" / "fleet.yml"
-
-
-def test_ansible_drives_the_guest_over_ssh(guest, flow):
-    """Issue 15: the collection from the host over SSH, as a fleet is run: check mode changes
-    nothing, the apply module applies and says a reboot is due, the role (serial 1, no reboot
-    allowed) changes nothing more the second time, verify passes, state absent rolls back to
-    the state before. The output of every run is kept in results/ansible-SUITE/."""
-    import fleet
-
-    previous = flow["previous_profile"]
-    assert active(guest) == previous
-    out = FLEET_RESULTS / ("ansible-%s" % guest.suite)
-    print("ansible output: %s" % out)
-    before = state(guest)
-    bundles = run(guest, "ls /var/lib/lltune/backups").stdout
-    with fleet.SshAccess(guest, flow["e1000e"], out) as access:
-        status, facts = fleet.module(guest, access, "lltune.lltune.facts", {},
-                                     out / "facts.log")
-        assert status == "SUCCESS", facts
-        assert facts["ansible_facts"]["lltune"]["cpu"], "the snapshot as facts"
-        status, plan = fleet.module(guest, access, "lltune.lltune.apply", {"config": CONFIG},
-                                    out / "check.log", check=True)
-        assert status == "CHANGED" and plan["reboot_required"] is True, plan
-        assert differences(state(guest), before) == [], "check mode changed the guest"
-        assert run(guest, "ls /var/lib/lltune/backups").stdout == bundles, "nor wrote a bundle"
-        status, applied = fleet.module(guest, access, "lltune.lltune.apply", {"config": CONFIG},
-                                       out / "apply.log")
-        assert status == "CHANGED" and applied["reboot_required"] is True, applied
-        assert applied["backup_id"] and active(guest) == "lltune"
-        roll = {"lltune_install": False, "lltune_reboot_ok": False,
-                "lltune_config_content": run(guest, "cat %s" % CONFIG).stdout}
-        code, recap = fleet.playbook(guest, access, FLEET_PLAYBOOK, out / "role.log", roll)
-        assert code == 0 and recap["failed"] == 0, recap
-        code, recap = fleet.playbook(guest, access, FLEET_PLAYBOOK, out / "role-again.log",
-                                     roll)
-        assert code == 0 and recap["changed"] == 0 and recap["failed"] == 0, recap
-        status, report = fleet.module(guest, access, "lltune.lltune.verify", {},
-                                      out / "verify.log")
-        assert status == "SUCCESS", report
-        status, undone = fleet.module(guest, access, "lltune.lltune.apply",
-                                      {"state": "absent"}, out / "absent.log")
-        assert status == "CHANGED", undone
-        status, undone = fleet.module(guest, access, "lltune.lltune.apply",
-                                      {"state": "absent"}, out / "absent-again.log")
-        assert status == "SUCCESS", undone
-    run(guest, "rm -f /etc/lltune/lltune.yaml")
-    assert active(guest) == previous
-    assert differences(state(guest), before, skip=BOOT_DERIVED) == []
-
-
 # ---------------------------------------------------------------- issue 12: the bench figure
 
 # Rounds of both commands, summed: one switch of each varies by a third on a loaded TCG host.
