@@ -293,6 +293,14 @@ def _tool(name: str) -> str:
 _RUNNING = []  # type: List[Guest]  # guests of this process whose QEMU runs (at most one)
 
 
+def _tail(path: Path, title: str, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\n--- %s tail ---\n" % title + "\n".join(text)
+
+
 class Guest:
     """One QEMU guest on its own qcow2 overlay; survives reboots and hard kills.
 
@@ -554,19 +562,11 @@ class Guest:
         return self.ready
 
     def _console_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.console_log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n--- console tail ---\n" + "\n".join(text)
+        return _tail(self.console_log, "console", lines)
 
     def _qemu_tail(self, lines: int = 10) -> str:
         """QEMU's own last words (a refused option, a held lock): the console has none."""
-        try:
-            text = self.qemu_log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n--- qemu log tail ---\n" + "\n".join(text)
+        return _tail(self.qemu_log, "qemu log", lines)
 
     def netns_path(self) -> str:
         """The network namespace QEMU runs in (`nsenter --net=PATH`): its loopback carries the

@@ -20,15 +20,18 @@ def _read(suite, name):
         return handle.read()
 
 
-def _measured(suite):
-    """The CPUs of cyclictest's --affinity, from its own record of its command line."""
-    cmdline = re.search(r'"cmdline:": "([^"]*)"', _read(suite, "cyclictest.json")).group(1)
-    listed = re.search(r"--affinity=([0-9,-]+)", cmdline).group(1)
+def _listed(text):
     cpus = []
-    for part in listed.split(","):
+    for part in text.split(","):
         low, _, high = part.partition("-")
         cpus += list(range(int(low), int(high or low) + 1))
     return cpus
+
+
+def _measured(suite):
+    """The CPUs of cyclictest's --affinity, from its own record of its command line."""
+    cmdline = re.search(r'"cmdline:": "([^"]*)"', _read(suite, "cyclictest.json")).group(1)
+    return _listed(re.search(r"--affinity=([0-9,-]+)", cmdline).group(1))
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))
@@ -69,13 +72,6 @@ def test_the_guests_proc_files_parse(suite):
     soft = interrupts.parse_softirqs(_read(suite, "softirqs"))
     assert {"TIMER", "SCHED", "RCU"} <= set(soft)
 
-
-def _listed(text):
-    cpus = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        cpus += list(range(int(low), int(high or low) + 1))
-    return cpus
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))
